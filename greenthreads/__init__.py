@@ -1,0 +1,41 @@
+"""greenthreads: the ``threading`` API on green threads.
+
+``import greenthreads as threading`` gives every public name of the running
+Python's ``threading`` module, with the same signatures and behaviour, but
+each Thread is a greenlet scheduled cooperatively by a hub in the calling OS
+thread: a blocking call (join, lock, condition, event, sleep) parks only the
+green thread that made it.
+
+Extras: :class:`DeadlockError` (raised in the main thread when every green
+thread is blocked and nothing can wake them), :class:`HubBlockingError`,
+:func:`sleep` (the green ``time.sleep``).
+"""
+
+import sys as _sys
+import threading as _std_threading
+
+from ._hub import DeadlockError, HubBlockingError
+from ._locks import Lock, RLock
+from ._sync import Condition, Semaphore, BoundedSemaphore, Event, Barrier, BrokenBarrierError
+from ._threads import (
+    Thread, Timer, current_thread, currentThread, main_thread, enumerate, active_count,
+    activeCount, get_ident, get_native_id, excepthook, __excepthook__, ExceptHookArgs,
+    settrace, setprofile, gettrace, getprofile, stack_size, TIMEOUT_MAX, ThreadError,
+    _excepthook_modules, _DummyThread, _MainThread, _active, _shutdown,
+)
+from ._local import local
+from ._park import sleep
+from . import debug as _debug  # installs the deadlock reporter on every hub
+
+if _sys.version_info >= (3, 12):
+    from ._threads import settrace_all_threads, setprofile_all_threads
+
+__all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', 'sleep']
+
+# CPython spells the lock factory this way too.
+_allocate_lock = Lock
+
+# A user replacing greenthreads.excepthook is honoured by every green thread.
+_excepthook_modules.append(_sys.modules[__name__])
+
+del _sys

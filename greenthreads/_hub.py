@@ -1,0 +1,479 @@
+"""The hub: one scheduler greenlet per OS thread.
+
+The hub owns everything a parked green thread can be woken by:
+
+* ``ready``: a FIFO deque of ``(callable, argument)`` pairs.  Waking a green
+  thread is appending ``(glet.switch, value)``; the hub calls each in turn.
+* a timer heap keyed by ``time.monotonic()`` deadlines.  Arming is O(log n),
+  cancelling is O(1) (the entry is marked dead) and dead entries are compacted
+  away once they make up most of the heap.
+* an I/O poller (epoll where available, else poll): one-shot interest in a file
+  descriptor becoming readable or writable.
+* a thread-safe entry, :meth:`Hub.call_threadsafe`, through a self-pipe, so a
+  real OS thread can schedule work on this hub and wake it from the poller.
+
+The hub knows nothing of threads, locks or waiters: those rooms are built on
+top of it (``_park`` and up) and plug in through :attr:`Hub.on_deadlock`.
+"""
+
+import errno
+import heapq
+import itertools
+import os
+import select
+import signal
+import sys
+import threading as _std_threading
+import time
+import traceback
+import weakref
+import _thread
+from collections import deque
+
+from greenlet import greenlet, getcurrent
+
+__all__ = ['Hub', 'Runner', 'get_hub', 'peek_hub', 'ident_of', 'READ', 'WRITE', 'HubBlockingError',
+           'DeadlockError']
+
+# Captured before any monkey patching can replace them.
+_real_get_ident = _thread.get_ident
+_real_thread_count = _thread._count
+_real_local = _thread._local
+_main_os_ident = _std_threading.main_thread().ident
+_monotonic = time.monotonic
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+
+READ = 1
+WRITE = 4  # the values of select.POLLIN / POLLOUT (and EPOLLIN / EPOLLOUT)
+
+if hasattr(select, 'epoll'):
+    _ERR_EVENTS = select.EPOLLERR | select.EPOLLHUP
+else:  # pragma: no cover - non-Linux
+    _ERR_EVENTS = select.POLLERR | select.POLLHUP | select.POLLNVAL
+
+# epoll takes a float of seconds but converts to milliseconds in an int; keep
+# every single poll well inside that range and loop for longer waits.
+_MAX_POLL = 3600.0
+# While another OS thread might still call in, an otherwise idle hub re-checks
+# this often whether that is still possible (it is not a busy wait: nothing
+# runs in between).
+_OUTSIDE_RECHECK = 0.5
+
+
+class HubBlockingError(RuntimeError):
+    """A blocking call was made from inside the hub (e.g. a timer callback)."""
+
+
+class DeadlockError(RuntimeError):
+    """Every green thread is blocked and nothing can ever wake one of them.
+
+    Raised in the OS thread's main (root) greenlet; the message names each
+    blocked thread and what it waits on.
+    """
+    __module__ = 'greenthreads'
+
+
+HubBlockingError.__module__ = 'greenthreads'
+
+
+class Runner(greenlet):
+    """A pooled greenlet that runs one job after another (see :meth:`Hub.spawn`).
+
+    Starting a greenlet costs far more than switching to one (on Python 3.11+
+    each new greenlet maps and unmaps a frame stack chunk), so finished jobs
+    hand their greenlet back to the hub for the next job.  ``ident`` and
+    ``thread`` describe the job running now; the layers above fill them in.
+    """
+    __slots__ = ('ident', 'thread')
+
+
+# Idle runners kept per hub; beyond this a finished runner simply ends.
+_MAX_IDLE_RUNNERS = 256
+
+
+class Hub:
+    """The scheduler of one OS thread's green threads.  Create with :func:`get_hub`."""
+
+    def __init__(self):
+        self.thread_ident = _real_get_ident()
+        self.is_main_os_thread = self.thread_ident == _main_os_ident
+        root = getcurrent()
+        while root.parent is not None:
+            root = root.parent
+        #: The OS thread's own (root) greenlet; errors for "the main thread" go here.
+        self.root = root
+        _root_idents[root] = self.thread_ident
+        self.greenlet = greenlet(self._run, root)
+        self.ready = deque()
+        self._timers = []          # heap of [deadline, seq, callback, arg]
+        self._cancelled = 0        # dead entries still in the heap
+        self._seq = itertools.count().__next__
+        self._io = {}              # fd -> [registered mask, [read cbs], [write cbs]]
+        self._threadsafe = deque()
+        self._wake_pending = False
+        self._idle_runners = []
+        #: Work in flight that a foreign OS thread will report back on (thread
+        #: pool jobs, foreign threads parked on our primitives).  While it is
+        #: non-zero an idle hub waits instead of declaring a deadlock.
+        self.outside_refs = 0
+        #: Called when nothing can ever run again; returns the exception to
+        #: raise in the root greenlet.  Installed by the thread layer.
+        self.on_deadlock = None
+        #: Called with (callback, exc_info) when a callback run by the hub raises.
+        self.on_error = None
+        if hasattr(select, 'epoll'):
+            self._poller = select.epoll()
+            self._poll = self._poller.poll
+        else:  # pragma: no cover - non-Linux
+            self._poller = select.poll()
+            self._poll = lambda t: self._poller.poll(None if t < 0 else t * 1000.0)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._poller.register(self._wake_r, READ)
+        self._old_wakeup_fd = None
+        if self.is_main_os_thread:
+            # A signal caught by the C handler while another OS thread runs must
+            # still interrupt our poll so its Python handler runs promptly.
+            try:
+                old = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+            except ValueError:  # pragma: no cover - not the main interpreter
+                old = -1
+            if old != -1:  # somebody else (asyncio?) owns it: leave theirs
+                signal.set_wakeup_fd(old)
+            else:
+                self._old_wakeup_fd = old
+
+    # ----------------------------------------------------------- scheduling
+    def switch(self):
+        """Switch from a green thread to the hub; returns when switched back."""
+        return self.greenlet.switch()
+
+    def call_soon(self, callback, arg=None):
+        """Run ``callback(arg)`` in the hub at its next turn (same OS thread only)."""
+        self.ready.append((callback, arg))
+
+    def spawn(self, func, arg=None):
+        """Run ``func(arg)`` in a green context of its own, starting at the hub's next turn.
+
+        ``func`` must handle its own exceptions: one that escapes ends the
+        runner and reaches the hub's error handling.
+        """
+        self.ready.append((self._start_job, (func, arg)))
+
+    def _start_job(self, job):
+        idle = self._idle_runners
+        runner = idle.pop() if idle else Runner(self._runner_main, self.greenlet)
+        runner.switch(job)
+
+    def _runner_main(self, job):
+        me = getcurrent()
+        idle = self._idle_runners
+        hub_switch = self.greenlet.switch
+        while True:
+            func, arg = job
+            job = None
+            func(arg)
+            me.ident = me.thread = None
+            if len(idle) >= _MAX_IDLE_RUNNERS:
+                return
+            idle.append(me)
+            while job is None:  # anything else is a stray switch: keep waiting
+                job = hub_switch()
+
+    def call_later(self, delay, callback, arg=None):
+        """Run ``callback(arg)`` in the hub after ``delay`` seconds; returns a handle for :meth:`cancel_timer`."""
+        entry = [_monotonic() + delay, self._seq(), callback, arg]
+        _heappush(self._timers, entry)
+        return entry
+
+    def cancel_timer(self, entry):
+        """Cancel a timer from :meth:`call_later`; a fired or cancelled one is left alone.  O(1)."""
+        if entry[2] is not None:
+            entry[2] = entry[3] = None
+            self._cancelled += 1
+
+    def call_threadsafe(self, callback, arg=None):
+        """Schedule ``callback(arg)`` on this hub from any OS thread and wake the hub."""
+        self._threadsafe.append((callback, arg))
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                os.write(self._wake_w, b'\0')
+            except BlockingIOError:
+                pass  # the pipe is full: the hub will wake anyway
+            except OSError:  # pragma: no cover - closed at interpreter exit
+                pass
+
+    # ------------------------------------------------------------------ I/O
+    def add_io(self, fd, event, callback, arg=None):
+        """Call ``callback(arg)`` once, when ``fd`` is ready for ``event`` (READ or WRITE).
+
+        The returned handle is passed to :meth:`remove_io` to withdraw interest
+        before it fires.  Errors and hang-ups wake both directions.
+        """
+        io = self._io
+        entry = io.get(fd)
+        if entry is None:
+            entry = io[fd] = [0, [], []]
+        handle = (callback, arg)
+        entry[1 if event == READ else 2].append(handle)
+        self._update_interest(fd, entry)
+        return handle
+
+    def remove_io(self, fd, handle):
+        """Withdraw one :meth:`add_io` interest (no-op if it already fired)."""
+        entry = self._io.get(fd)
+        if entry is None:
+            return
+        for lst in (entry[1], entry[2]):
+            try:
+                lst.remove(handle)
+            except ValueError:
+                continue
+            break
+        self._update_interest(fd, entry)
+
+    def _update_interest(self, fd, entry):
+        mask = (READ if entry[1] else 0) | (WRITE if entry[2] else 0)
+        old = entry[0]
+        if mask == old:
+            return
+        poller = self._poller
+        if not mask:
+            del self._io[fd]
+            try:
+                poller.unregister(fd)
+            except (OSError, ValueError, KeyError):
+                pass  # already closed: the kernel dropped it
+            return
+        entry[0] = mask
+        try:
+            if old:
+                poller.modify(fd, mask)
+            else:
+                poller.register(fd, mask)
+        except FileExistsError:
+            poller.modify(fd, mask)
+        except FileNotFoundError:
+            poller.register(fd, mask)
+
+    def io_ready(self, fd, events):
+        """Dispatch a poll result for ``fd``: fire and drop the matching interests."""
+        entry = self._io.get(fd)
+        if entry is None:
+            return
+        if events & _ERR_EVENTS:
+            events |= READ | WRITE
+        ready = self.ready
+        if events & READ and entry[1]:
+            ready.extend(entry[1])
+            entry[1] = []
+        if events & WRITE and entry[2]:
+            ready.extend(entry[2])
+            entry[2] = []
+        self._update_interest(fd, entry)
+
+    # ------------------------------------------------------------ main loop
+    def _run(self):
+        while True:
+            try:
+                self._loop()
+            except BaseException as exc:  # noqa: B902 - the hub must survive anything
+                self._handle_error(exc)
+
+    def _handle_error(self, exc):
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or getattr(exc, '_gt_to_root', False):
+            # Ctrl-C (or a signal handler's exception, such as a test timeout)
+            # raised while the hub ran: it belongs to the OS thread's main code.
+            self._throw_root(exc)
+            return
+        if self.on_error is not None:
+            try:
+                self.on_error(exc)
+                return
+            except BaseException:  # pragma: no cover - broken hook
+                pass
+        try:
+            sys.stderr.write('greenthreads hub: error in a callback\n')
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
+        except Exception:  # pragma: no cover - interpreter teardown
+            pass
+
+    def _throw_root(self, exc):
+        root = self.root
+        if root.dead:  # pragma: no cover - OS thread is finishing
+            return
+        root.throw(exc)
+
+    def _loop(self):
+        ready = self.ready
+        popleft = ready.popleft
+        timers = self._timers
+        threadsafe = self._threadsafe
+        io = self._io
+        wake_r = self._wake_r
+        poll = self._poll
+        while True:
+            # 1. What is runnable now; newcomers wait a turn so timers and I/O
+            #    cannot be starved by threads that keep yielding.
+            for _ in range(len(ready)):
+                cb, arg = popleft()
+                cb(arg)
+            # 2. Calls from other OS threads.
+            if threadsafe:
+                self._wake_pending = False
+                while threadsafe:
+                    ready.append(threadsafe.popleft())
+            # 3. Due timers.
+            if timers:
+                now = _monotonic()
+                while timers and timers[0][0] <= now:
+                    entry = _heappop(timers)
+                    cb = entry[2]
+                    if cb is None:
+                        self._cancelled -= 1
+                        continue
+                    arg = entry[3]
+                    entry[2] = entry[3] = None
+                    cb(arg)
+                if self._cancelled > 256 and self._cancelled * 2 > len(timers):
+                    self._compact_timers()
+            # 4. Poll: not at all when there is work and nothing to poll for.
+            if ready:
+                if not io:
+                    continue
+                timeout = 0.0
+            elif timers:
+                timeout = min(max(timers[0][0] - _monotonic(), 0.0), _MAX_POLL)
+            elif threadsafe:
+                continue
+            elif io or self.outside_refs or not self.is_main_os_thread or self._signal_may_wake():
+                # Something outside can still make work: wait for it.  (The
+                # main OS thread can always call into another thread's hub.)
+                timeout = -1
+            elif _real_thread_count() > 0:
+                # Another OS thread might call in, or might end without doing
+                # so: wait, but look again now and then.
+                timeout = _OUTSIDE_RECHECK
+            else:
+                self._deadlock()
+                continue
+            try:
+                events = poll(timeout)
+            except InterruptedError:  # pragma: no cover - PEP 475 retries for us
+                continue
+            for fd, ev in events:
+                if fd == wake_r:
+                    self._drain_wakeups()
+                else:
+                    self.io_ready(fd, ev)
+
+    def _drain_wakeups(self):
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _compact_timers(self):
+        live = [e for e in self._timers if e[2] is not None]
+        heapq.heapify(live)
+        self._timers[:] = live
+        self._cancelled = 0
+
+    # ------------------------------------------------------------- deadlock
+    def _signal_may_wake(self):
+        """Could a Python signal handler run and wake a green thread?
+
+        A handler that just raises
+        KeyboardInterrupt does not count (that is not progress), and neither
+        does a SIGALRM handler when no alarm is armed.
+        """
+        getsignal = signal.getsignal
+        default_int = signal.default_int_handler
+        for signum in _catchable_signals():
+            try:
+                handler = getsignal(signum)
+            except (ValueError, OSError):  # pragma: no cover
+                continue
+            if not callable(handler) or handler is default_int:
+                continue
+            if signum == signal.SIGALRM and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
+                continue
+            return True
+        return False
+
+    def _deadlock(self):
+        maker = self.on_deadlock
+        if maker is None:
+            exc = DeadlockError('every green thread is blocked and nothing can wake them')
+        else:
+            exc = maker(self)
+        if self.root.dead:  # pragma: no cover
+            raise exc
+        self._throw_root(exc)
+
+    def close(self):
+        """Release the hub's file descriptors (the hub must not be running)."""
+        if self._old_wakeup_fd is not None:
+            try:
+                signal.set_wakeup_fd(-1)
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:  # pragma: no cover
+                pass
+        self._poller.close()
+
+
+def _catchable_signals():
+    global _SIGNALS
+    if _SIGNALS is None:
+        _SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
+    return _SIGNALS
+
+
+_SIGNALS = None
+_tls = _real_local()
+
+
+def get_hub():
+    """The calling OS thread's hub, created on first use."""
+    try:
+        return _tls.hub
+    except AttributeError:
+        hub = _tls.hub = Hub()
+        for hook in _new_hub_hooks:
+            hook(hub)
+        return hub
+
+
+def peek_hub():
+    """The calling OS thread's hub, or None if it has none yet."""
+    return getattr(_tls, 'hub', None)
+
+
+#: Callables run with every newly created hub (the thread layer installs its
+#: deadlock reporter and error handler here).
+_new_hub_hooks = []
+
+
+# Root greenlets report their OS thread's ident (every other greenlet: its id).
+_root_idents = weakref.WeakKeyDictionary()
+
+
+def ident_of(glet):
+    """The thread ident ``get_ident()`` reports in greenlet ``glet`` (0 for None)."""
+    if glet is None:
+        return 0
+    if glet.__class__ is Runner:
+        return glet.ident or id(glet)
+    if glet.parent is not None:
+        return id(glet)
+    if glet is getcurrent():
+        return _real_get_ident()
+    return _root_idents.get(glet) or id(glet)

@@ -1,0 +1,387 @@
+"""Condition, Semaphore, BoundedSemaphore, Event and Barrier for green threads.
+
+Each is built directly on park/unpark wait queues (no per-waiter lock objects
+as in CPython's pure-Python versions) and keeps CPython's observable contract:
+signatures, return values, exception types and messages, reprs and the
+``Condition`` lock protocol (``_is_owned``, ``_release_save``,
+``_acquire_restore``).  Semaphores hand a released unit straight to the
+longest waiter, so a releaser cannot barge ahead of threads already waiting.
+"""
+
+import sys
+import threading as _std_threading
+import time
+import warnings
+
+from ._locks import Lock, RLock, check_acquire_args
+from ._park import Waiter, WaitQueue, park, unpark, WOKEN, PARKED, CANCELLED
+
+__all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier',
+           'BrokenBarrierError']
+
+_monotonic = time.monotonic
+_PY313 = sys.version_info >= (3, 13)
+
+# The stdlib's own class, so ``except threading.BrokenBarrierError`` catches ours.
+BrokenBarrierError = _std_threading.BrokenBarrierError
+
+
+def _positive_timeout(timeout):
+    """None for no limit, else seconds > 0 validated like a lock timeout; 0.0 if not positive."""
+    if timeout is None:
+        return None
+    if timeout > 0:
+        return check_acquire_args(True, timeout)
+    return 0.0
+
+
+class Condition:
+    """A condition variable over any lock-like object (an RLock by default)."""
+
+    def __init__(self, lock=None):
+        if lock is None:
+            lock = RLock()
+        self._lock = lock
+        self.acquire = lock.acquire
+        self.release = lock.release
+        # Use the lock's own protocol when it has one, as CPython does.
+        if hasattr(lock, '_release_save'):
+            self._release_save = lock._release_save
+        if hasattr(lock, '_acquire_restore'):
+            self._acquire_restore = lock._acquire_restore
+        if hasattr(lock, '_is_owned'):
+            self._is_owned = lock._is_owned
+        self._waiters = WaitQueue()
+
+    def _at_fork_reinit(self):
+        self._lock._at_fork_reinit()
+        self._waiters = WaitQueue()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *args):
+        return self._lock.__exit__(*args)
+
+    def __repr__(self):
+        return '<Condition(%s, %d)>' % (self._lock, len(self._waiters))
+
+    def _release_save(self):
+        self._lock.release()
+
+    def _acquire_restore(self, x):
+        self._lock.acquire()
+
+    def _is_owned(self):
+        # Same heuristic as CPython for locks without _is_owned: a lock that
+        # can be taken now was not ours.  Never switches.
+        if self._lock.acquire(False):
+            self._lock.release()
+            return False
+        return True
+
+    def wait(self, timeout=None):
+        """Release the lock, wait for a notify (or the timeout), re-acquire.
+
+        Returns True if notified, False if the timeout expired.
+        """
+        if not self._is_owned():
+            raise RuntimeError('cannot wait on un-acquired lock')
+        waiter = Waiter(self)
+        self._waiters.enqueue(waiter)
+        saved_state = self._release_save()
+        try:
+            if timeout is not None:
+                timeout = _positive_timeout(timeout)
+                if not timeout:
+                    # Non-blocking poll: nothing else ran, so nothing notified us.
+                    waiter.state = CANCELLED
+                    self._waiters._stale += 1
+                    return False
+            return park(waiter, timeout)
+        except BaseException:
+            if waiter.state == PARKED:
+                waiter.state = CANCELLED
+                self._waiters._stale += 1
+            raise
+        finally:
+            self._acquire_restore(saved_state)
+
+    def wait_for(self, predicate, timeout=None):
+        """Wait until ``predicate()`` is true (or the timeout); return its last value."""
+        endtime = None
+        waittime = timeout
+        result = predicate()
+        while not result:
+            if waittime is not None:
+                if endtime is None:
+                    endtime = _monotonic() + waittime
+                else:
+                    waittime = endtime - _monotonic()
+                    if waittime <= 0:
+                        break
+            self.wait(waittime)
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wake up to ``n`` threads waiting on this condition (longest-waiting first)."""
+        if not self._is_owned():
+            raise RuntimeError('cannot notify on un-acquired lock')
+        pop = self._waiters.pop
+        while n > 0:
+            waiter = pop()
+            if waiter is None:
+                break
+            unpark(waiter, True)
+            n -= 1
+
+    def notify_all(self):
+        """Wake every thread waiting on this condition."""
+        if not self._is_owned():
+            raise RuntimeError('cannot notify on un-acquired lock')
+        self._waiters.wake_all()
+
+    def notifyAll(self):
+        """Deprecated alias of :meth:`notify_all`."""
+        warnings.warn('notifyAll() is deprecated, use notify_all() instead',
+                      DeprecationWarning, stacklevel=2)
+        self.notify_all()
+
+
+class Semaphore:
+    """A counter of available units; ``acquire`` takes one, ``release`` returns n."""
+
+    def __init__(self, value=1):
+        if value < 0:
+            raise ValueError('semaphore initial value must be >= 0')
+        self._value = value
+        self._waiters = WaitQueue()
+
+    if _PY313:
+        def __repr__(self):
+            cls = self.__class__
+            return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: value={self._value}>'
+
+    def acquire(self, blocking=True, timeout=None):
+        """Take one unit; return True, or False if none became available in time."""
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
+        if self._value > 0:
+            self._value -= 1
+            return True
+        if not blocking:
+            return False
+        timeout = _positive_timeout(timeout)
+        if timeout == 0.0:
+            return False
+        waiter = Waiter(self)
+        self._waiters.enqueue(waiter)
+        try:
+            return park(waiter, timeout)
+        except BaseException:
+            if waiter.state == WOKEN:  # a unit was handed to us: give it back
+                self.release()
+            raise
+
+    __enter__ = acquire
+
+    def release(self, n=1):
+        """Return ``n`` units, handing each to a waiter if one is waiting."""
+        if n < 1:
+            raise ValueError('n must be one or more')
+        self._give(n)
+
+    def _give(self, n):
+        pop = self._waiters.pop
+        while n:
+            waiter = pop()
+            if waiter is None:
+                self._value += n
+                return
+            unpark(waiter, True)
+            n -= 1
+
+    def __exit__(self, t, v, tb):
+        self.release()
+
+
+class BoundedSemaphore(Semaphore):
+    """A semaphore whose value may never exceed its initial value."""
+
+    def __init__(self, value=1):
+        super().__init__(value)
+        self._initial_value = value
+
+    if _PY313:
+        def __repr__(self):
+            cls = self.__class__
+            return (f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}:'
+                    f' value={self._value}/{self._initial_value}>')
+
+    def release(self, n=1):
+        """Return ``n`` units; ValueError if that would exceed the initial value."""
+        if n < 1:
+            raise ValueError('n must be one or more')
+        if self._value + n > self._initial_value:
+            raise ValueError('Semaphore released too many times')
+        self._give(n)
+
+
+class Event:
+    """A flag that threads can wait to become true."""
+
+    def __init__(self):
+        self._flag = False
+        self._waiters = WaitQueue()
+
+    if _PY313:
+        def __repr__(self):
+            cls = self.__class__
+            status = 'set' if self._flag else 'unset'
+            return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: {status}>'
+
+    def _at_fork_reinit(self):
+        self._waiters = WaitQueue()
+
+    def is_set(self):
+        """Return True if the flag is set."""
+        return self._flag
+
+    def isSet(self):
+        """Deprecated alias of :meth:`is_set`."""
+        warnings.warn('isSet() is deprecated, use is_set() instead',
+                      DeprecationWarning, stacklevel=2)
+        return self.is_set()
+
+    def set(self):
+        """Set the flag and wake every waiting thread."""
+        self._flag = True
+        if self._waiters:
+            self._waiters.wake_all()
+
+    def clear(self):
+        """Reset the flag to false."""
+        self._flag = False
+
+    def wait(self, timeout=None):
+        """Block until the flag is set or the timeout expires; return True if it was set."""
+        if self._flag:
+            return True
+        if timeout is not None:
+            timeout = _positive_timeout(timeout)
+            if not timeout:
+                return False
+        return self._waiters.wait(timeout, self) is True
+
+
+class Barrier:
+    """A barrier for a fixed number of parties (CPython's state machine).
+
+    States: 0 filling, 1 draining, -1 resetting, -2 broken.
+    """
+
+    def __init__(self, parties, action=None, timeout=None):
+        if _PY313 and parties < 1:
+            raise ValueError('parties must be > 0')
+        self._cond = Condition(Lock())
+        self._action = action
+        self._timeout = timeout
+        self._parties = parties
+        self._state = 0
+        self._count = 0
+
+    if _PY313:
+        def __repr__(self):
+            cls = self.__class__
+            if self.broken:
+                return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: broken>'
+            return (f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}:'
+                    f' waiters={self.n_waiting}/{self.parties}>')
+
+    def wait(self, timeout=None):
+        """Wait for all parties; return this party's arrival index (0 .. parties-1)."""
+        if timeout is None:
+            timeout = self._timeout
+        with self._cond:
+            self._enter()
+            index = self._count
+            self._count += 1
+            try:
+                if index + 1 == self._parties:
+                    self._release()
+                else:
+                    self._wait(timeout)
+                return index
+            finally:
+                self._count -= 1
+                self._exit()
+
+    def _enter(self):
+        # Wait for a previous round to drain or a reset to finish.
+        while self._state in (-1, 1):
+            self._cond.wait()
+        if self._state < 0:
+            raise BrokenBarrierError
+        assert self._state == 0
+
+    def _release(self):
+        # The last party: run the action, then let everyone go.
+        try:
+            if self._action:
+                self._action()
+            self._state = 1
+            self._cond.notify_all()
+        except BaseException:
+            self._break()
+            raise
+
+    def _wait(self, timeout):
+        if not self._cond.wait_for(lambda: self._state != 0, timeout):
+            self._break()
+            raise BrokenBarrierError
+        if self._state < 0:
+            raise BrokenBarrierError
+        assert self._state == 1
+
+    def _exit(self):
+        # The last party out of a drain or reset re-opens the barrier.
+        if self._count == 0 and self._state in (-1, 1):
+            self._state = 0
+            self._cond.notify_all()
+
+    def reset(self):
+        """Return the barrier to empty; current waiters get BrokenBarrierError."""
+        with self._cond:
+            if self._count > 0:
+                if self._state in (0, -2):
+                    self._state = -1
+            else:
+                self._state = 0
+            self._cond.notify_all()
+
+    def abort(self):
+        """Put the barrier into the broken state."""
+        with self._cond:
+            self._break()
+
+    def _break(self):
+        self._state = -2
+        self._cond.notify_all()
+
+    @property
+    def parties(self):
+        """The number of threads required to trip the barrier."""
+        return self._parties
+
+    @property
+    def n_waiting(self):
+        """The number of threads currently waiting."""
+        if self._state == 0:
+            return self._count
+        return 0
+
+    @property
+    def broken(self):
+        """True if the barrier is broken."""
+        return self._state == -2

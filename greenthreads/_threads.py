@@ -1,0 +1,650 @@
+"""Thread, Timer and the module-level thread functions of ``threading``.
+
+A green thread is a greenlet whose parent is its OS thread's hub.  ``start()``
+puts it on the hub's ready queue and returns at once (no round trip through
+the hub as in CPython's ``Thread.start``, which waits for the new thread to
+signal that it runs: ``ident``, ``native_id`` and ``is_alive()`` are already
+final when ``start()`` returns).
+
+Identity: a started Thread's ident is ``id(thread)``, unique while it lives;
+a root greenlet reports its OS thread's ident (so the main thread keeps its
+real one) and a raw greenlet not started here reports ``id(greenlet)``.
+Threads run on pooled greenlets (:class:`~greenthreads._hub.Runner`), so the
+greenlet is not the identity.  ``get_native_id()`` is the OS
+thread's: every green thread of one OS thread shares it.
+"""
+
+import itertools
+import sys
+import threading as _std_threading
+import weakref
+import _thread
+
+from contextvars import Context
+from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _greenlet_gettrace
+
+from ._hub import get_hub, Runner, _real_get_ident, ident_of, _new_hub_hooks
+from ._locks import check_acquire_args
+from ._park import WaitQueue
+from ._sync import Event
+
+__all__ = ['Thread', 'Timer', 'current_thread', 'main_thread', 'enumerate', 'active_count',
+           'get_ident', 'get_native_id', 'excepthook', '__excepthook__', 'ExceptHookArgs',
+           'settrace', 'setprofile', 'gettrace', 'getprofile', 'stack_size', 'TIMEOUT_MAX',
+           'ThreadError', 'currentThread', 'activeCount']
+
+_PY312 = sys.version_info >= (3, 12)
+_PY313 = sys.version_info >= (3, 13)
+
+_real_native_id = _thread.get_native_id
+_daemon_threads_allowed = getattr(_thread, 'daemon_threads_allowed', lambda: True)
+
+TIMEOUT_MAX = _thread.TIMEOUT_MAX
+ThreadError = _thread.error
+# The stdlib's hook and its argument type: generic over any thread object.
+ExceptHookArgs = _std_threading.ExceptHookArgs
+excepthook = __excepthook__ = _std_threading.__excepthook__
+
+#: ident -> Thread for every live thread: started green threads, the main
+#: thread, and dummies for greenlets/OS threads not started by us.
+_active = {}
+#: Live non-daemon threads in start order; the exit hook joins them.
+_nondaemon = {}
+_counter = itertools.count(1).__next__
+
+
+def get_ident():
+    """Return the current green thread's identifier (a nonzero integer)."""
+    g = getcurrent()
+    if g.__class__ is Runner:
+        return g.ident
+    if g.parent is None:
+        return _real_get_ident()
+    return id(g)
+
+
+def get_native_id():
+    """Return the OS thread's native id (shared by all its green threads)."""
+    return _real_native_id()
+
+
+def current_thread():
+    """Return the Thread object of the calling green thread.
+
+    Code not started through this module gets a dummy thread object.
+    """
+    g = getcurrent()
+    if g.__class__ is Runner:
+        return g.thread
+    try:
+        return _active[_real_get_ident() if g.parent is None else id(g)]
+    except KeyError:
+        return _DummyThread(g)
+
+
+def currentThread():
+    """Deprecated alias of :func:`current_thread`."""
+    import warnings
+    warnings.warn('currentThread() is deprecated, use current_thread() instead',
+                  DeprecationWarning, stacklevel=2)
+    return current_thread()
+
+
+def main_thread():
+    """Return the main thread object (the OS main thread's root greenlet)."""
+    return _main_thread
+
+
+def enumerate():
+    """Return a list of all live Thread objects (including dummies and the main thread)."""
+    return list(_active.values())
+
+
+def active_count():
+    """Return the number of live Thread objects: ``len(enumerate())``."""
+    return len(_active)
+
+
+def activeCount():
+    """Deprecated alias of :func:`active_count`."""
+    import warnings
+    warnings.warn('activeCount() is deprecated, use active_count() instead',
+                  DeprecationWarning, stacklevel=2)
+    return active_count()
+
+
+def stack_size(size=0, /):
+    """Return (and with ``size``, set) the stack size for new real OS threads.
+
+    Green threads need none (greenlet stacks grow on demand); the value is
+    validated and applied exactly as ``_thread.stack_size`` does, and is used
+    by the real OS threads this package starts (the thread pool).
+    """
+    return _thread.stack_size(size)
+
+
+# ------------------------------------------------------------ trace/profile
+_trace_hook = None
+_profile_hook = None
+
+
+def settrace(func):
+    """Set a trace function for every green thread started after this call."""
+    global _trace_hook
+    _trace_hook = func
+    if func is not None:
+        _PerThreadTracing.enable()
+
+
+def gettrace():
+    """Return the trace function set by :func:`settrace`."""
+    return _trace_hook
+
+
+def setprofile(func):
+    """Set a profile function for every green thread started after this call."""
+    global _profile_hook
+    _profile_hook = func
+    if func is not None:
+        _PerThreadTracing.enable()
+
+
+def getprofile():
+    """Return the profile function set by :func:`setprofile`."""
+    return _profile_hook
+
+
+def settrace_all_threads(func):
+    """Set a trace function for all threads: new ones and those already running."""
+    settrace(func)
+    _PerThreadTracing.set_everywhere(0, func)
+
+
+def setprofile_all_threads(func):
+    """Set a profile function for all threads: new ones and those already running."""
+    setprofile(func)
+    _PerThreadTracing.set_everywhere(1, func)
+
+
+class _PerThreadTracing:
+    """Keep ``sys.settrace``/``sys.setprofile`` per green thread, as CPython keeps them per OS thread.
+
+    The interpreter keeps one trace and one profile function per OS thread, so
+    without help a tracer set in one green thread would run in all of them.
+    Once enabled, a greenlet switch hook saves the outgoing greenlet's pair
+    and installs the incoming one's (none if it never set one).  It costs a
+    Python call per switch, so it is only enabled once tracing is in use:
+    ``settrace``/``setprofile`` here, or a tracer already active when a hub starts.
+    """
+    enabled = False
+
+    @classmethod
+    def enable(cls):
+        if not cls.enabled:
+            cls.enabled = True
+            _new_hub_hooks.append(cls._install)
+        cls._install()
+
+    @classmethod
+    def _install(cls, hub=None):
+        prev = _greenlet_gettrace()
+        if getattr(prev, '_gt_switch_hook', False):
+            return
+        _sys_gettrace, _sys_getprofile = sys.gettrace, sys.getprofile
+        _sys_settrace, _sys_setprofile = sys.settrace, sys.setprofile
+
+        def switch_hook(event, args):
+            if event == 'switch' or event == 'throw':
+                origin, target = args
+                origin._gt_tracing = (_sys_gettrace(), _sys_getprofile())
+                trace, profile = getattr(target, '_gt_tracing', (None, None))
+                _sys_settrace(trace)
+                _sys_setprofile(profile)
+            if prev is not None:
+                prev(event, args)
+        switch_hook._gt_switch_hook = True
+        _greenlet_settrace(switch_hook)
+
+    @classmethod
+    def set_everywhere(cls, which, func):
+        cls.enable()
+        (sys.settrace, sys.setprofile)[which](func)
+        me = getcurrent()
+        for t in list(_active.values()):
+            g = t._greenlet
+            if g is None or g is me or g.dead:
+                continue
+            pair = list(getattr(g, '_gt_tracing', (None, None)))
+            pair[which] = func
+            g._gt_tracing = tuple(pair)
+
+
+# --------------------------------------------------------------- excepthook
+_orig_sys_excepthook = sys.excepthook
+#: Modules whose ``excepthook`` attribute a user may replace (the monkey
+#: patcher adds ``threading``); the first one not holding the default wins.
+_excepthook_modules = []
+
+
+def _current_excepthook():
+    for mod in _excepthook_modules:
+        hook = getattr(mod, 'excepthook', None)
+        if hook is not None and hook is not __excepthook__:
+            return hook
+    return __excepthook__
+
+
+def _invoke_excepthook(thread):
+    """Report the exception being handled in ``thread`` through ``threading.excepthook``."""
+    try:
+        hook = _current_excepthook()
+        args = ExceptHookArgs([*sys.exc_info(), thread])
+        hook(args)
+    except Exception as exc:
+        exc.__suppress_context__ = True
+        del exc
+        stderr = sys.stderr if sys.stderr is not None else thread._stderr
+        print('Exception in threading.excepthook:', file=stderr, flush=True)
+        sys_excepthook = sys.excepthook if sys.excepthook is not None else _orig_sys_excepthook
+        sys_excepthook(*sys.exc_info())
+    finally:
+        args = None
+
+
+# ------------------------------------------------------------------ Thread
+class _Flag:
+    """The read-only stand-in for CPython's ``Thread._started`` Event."""
+    __slots__ = ('_value',)
+
+    def __init__(self, value):
+        self._value = value
+
+    def is_set(self):
+        return self._value
+
+    def wait(self, timeout=None):
+        return self._value
+
+
+_NOT_STARTED = _Flag(False)
+_STARTED = _Flag(True)
+
+
+class Thread:
+    """A thread of control, run as a green thread on the calling OS thread's hub.
+
+    Same constructor, methods and properties as ``threading.Thread``:
+    override :meth:`run` or pass ``target``; :meth:`start` once; :meth:`join`
+    blocks (only the calling green thread) until the thread is done.
+    """
+
+    _initialized = False
+    _trace_profile = None
+
+    def __init__(self, group=None, target=None, name=None,
+                 args=(), kwargs=None, *, daemon=None):
+        assert group is None, 'group argument must be None for now'
+        if kwargs is None:
+            kwargs = {}
+        if name:
+            name = str(name)
+        else:
+            name = 'Thread-%d' % _counter()
+            if target is not None:
+                try:
+                    name += f' ({target.__name__})'
+                except AttributeError:
+                    pass
+        self._target = target
+        self._name = name
+        self._args = args
+        self._kwargs = kwargs
+        if daemon is not None:
+            if daemon and not _daemon_threads_allowed():
+                raise RuntimeError('daemon threads are disabled in this (sub)interpreter')
+            self._daemonic = daemon
+        else:
+            self._daemonic = current_thread().daemon
+        self._ident = None
+        self._native_id = None
+        self._started = _NOT_STARTED
+        self._done = False
+        self._greenlet = None
+        self._joiners = None
+        self._initialized = True
+        self._stderr = sys.stderr
+
+    _invoke_excepthook = staticmethod(_invoke_excepthook)
+
+    def __repr__(self):
+        assert self._initialized, 'Thread.__init__() was not called'
+        status = 'initial'
+        if self._started is _STARTED:
+            status = 'started'
+        if self._done:
+            status = 'stopped'
+        if self._daemonic:
+            status += ' daemon'
+        if self._ident is not None:
+            status += ' %s' % self._ident
+        return '<%s(%s, %s)>' % (self.__class__.__name__, self._name, status)
+
+    def start(self):
+        """Start the thread; it runs when the calling green thread next blocks or yields.
+
+        RuntimeError if called more than once.
+        """
+        if not self._initialized:
+            raise RuntimeError('thread.__init__() not called')
+        if self._started is _STARTED:
+            raise RuntimeError('threads can only be started once')
+        hub = get_hub()
+        self._ident = ident = id(self)
+        self._native_id = _real_native_id()
+        self._started = _STARTED
+        _active[ident] = self
+        if not self._daemonic:
+            _nondaemon[self] = None
+            if not _exit_hook_registered:
+                _register_exit_hook()
+        if _trace_hook is not None or _profile_hook is not None:
+            # Hooks in force at start() apply, as in CPython (where the new
+            # thread is already running when start() returns).
+            self._trace_profile = (_trace_hook, _profile_hook)
+        hub.spawn(_run_thread, self)
+
+    def run(self):
+        """The thread's activity: call ``target(*args, **kwargs)``.  Override freely."""
+        try:
+            if self._target is not None:
+                self._target(*self._args, **self._kwargs)
+        finally:
+            # Avoid a refcycle if the target's arguments refer to the thread.
+            del self._target, self._args, self._kwargs
+
+    def _bootstrap(self):
+        interrupt = None
+        try:
+            if self._trace_profile is not None:
+                trace, profile = self._trace_profile
+                if trace is not None:
+                    sys.settrace(trace)
+                if profile is not None:
+                    sys.setprofile(profile)
+            try:
+                self.run()
+            except KeyboardInterrupt as exc:
+                # Ctrl-C lands in whichever green thread runs; it is meant for
+                # the main thread, where CPython would raise it.
+                interrupt = exc
+            except BaseException:
+                self._invoke_excepthook(self)
+        finally:
+            self._finish()
+        if interrupt is not None:
+            raise interrupt  # to the hub, which throws it into the main thread
+
+    def _finish(self):
+        self._done = True
+        _active.pop(self._ident, None)
+        _nondaemon.pop(self, None)
+        g = self._greenlet
+        self._greenlet = None
+        if g is not None:
+            # Thread-local values die with the thread (see _local).
+            g.__dict__.pop('_gt_local_token', None)
+        joiners = self._joiners
+        if joiners is not None:
+            self._joiners = None
+            joiners.wake_all()
+        if _PerThreadTracing.enabled:
+            sys.settrace(None)
+            sys.setprofile(None)
+
+    def join(self, timeout=None):
+        """Wait until the thread terminates, or until ``timeout`` seconds pass.
+
+        Always returns None: call :meth:`is_alive` to learn whether it timed out.
+        """
+        if not self._initialized:
+            raise RuntimeError('Thread.__init__() not called')
+        if self._started is not _STARTED:
+            raise RuntimeError('cannot join thread before it is started')
+        if self is current_thread():
+            raise RuntimeError('cannot join current thread')
+        if timeout is not None:
+            # Historically a negative timeout acts as 0.
+            timeout = max(timeout, 0)
+            if _PY313 or not self._done:
+                timeout = check_acquire_args(True, timeout)
+        if self._done:
+            return
+        if timeout is not None and timeout <= 0:
+            return
+        joiners = self._joiners
+        if joiners is None:
+            joiners = self._joiners = WaitQueue()
+        joiners.wait(timeout, self)
+
+    @property
+    def name(self):
+        """A string used for identification purposes only."""
+        assert self._initialized, 'Thread.__init__() not called'
+        return self._name
+
+    @name.setter
+    def name(self, name):
+        assert self._initialized, 'Thread.__init__() not called'
+        self._name = str(name)
+
+    @property
+    def ident(self):
+        """Thread identifier of this thread, or None if it has not been started."""
+        assert self._initialized, 'Thread.__init__() not called'
+        return self._ident
+
+    @property
+    def native_id(self):
+        """Native (OS) thread id, or None if not started; shared by the OS thread's green threads."""
+        assert self._initialized, 'Thread.__init__() not called'
+        return self._native_id
+
+    def is_alive(self):
+        """Return whether the thread is alive: from start() until run() has returned."""
+        assert self._initialized, 'Thread.__init__() not called'
+        return self._started is _STARTED and not self._done
+
+    @property
+    def daemon(self):
+        """Whether this is a daemon thread (must be set before start())."""
+        assert self._initialized, 'Thread.__init__() not called'
+        return self._daemonic
+
+    @daemon.setter
+    def daemon(self, daemonic):
+        if not self._initialized:
+            raise RuntimeError('Thread.__init__() not called')
+        if _PY312 and daemonic and not _daemon_threads_allowed():
+            raise RuntimeError('daemon threads are disabled in this interpreter')
+        if self._started is _STARTED:
+            raise RuntimeError('cannot set daemon status of active thread')
+        self._daemonic = daemonic
+
+    def isDaemon(self):
+        """Deprecated: use the ``daemon`` attribute."""
+        import warnings
+        warnings.warn('isDaemon() is deprecated, get the daemon attribute instead',
+                      DeprecationWarning, stacklevel=2)
+        return self.daemon
+
+    def setDaemon(self, daemonic):
+        """Deprecated: set the ``daemon`` attribute."""
+        import warnings
+        warnings.warn('setDaemon() is deprecated, set the daemon attribute instead',
+                      DeprecationWarning, stacklevel=2)
+        self.daemon = daemonic
+
+    def getName(self):
+        """Deprecated: use the ``name`` attribute."""
+        import warnings
+        warnings.warn('getName() is deprecated, get the name attribute instead',
+                      DeprecationWarning, stacklevel=2)
+        return self.name
+
+    def setName(self, name):
+        """Deprecated: set the ``name`` attribute."""
+        import warnings
+        warnings.warn('setName() is deprecated, set the name attribute instead',
+                      DeprecationWarning, stacklevel=2)
+        self.name = name
+
+
+def _run_thread(thread):
+    # Runs in a pooled greenlet; a fresh context per thread, as in CPython.
+    g = getcurrent()
+    g.ident = thread._ident
+    g.thread = thread
+    thread._greenlet = g
+    Context().run(thread._bootstrap)
+
+
+class Timer(Thread):
+    """Call ``function(*args, **kwargs)`` after ``interval`` seconds, unless cancelled.
+
+        t = Timer(30.0, f, args=None, kwargs=None)
+        t.start()
+        t.cancel()     # stop the timer's action if it's still waiting
+    """
+
+    def __init__(self, interval, function, args=None, kwargs=None):
+        Thread.__init__(self)
+        self.interval = interval
+        self.function = function
+        self.args = args if args is not None else []
+        self.kwargs = kwargs if kwargs is not None else {}
+        self.finished = Event()
+
+    def cancel(self):
+        """Stop the timer if it hasn't finished yet."""
+        self.finished.set()
+
+    def run(self):
+        self.finished.wait(self.interval)
+        if not self.finished.is_set():
+            self.function(*self.args, **self.kwargs)
+        self.finished.set()
+
+
+class _MainThread(Thread):
+    """The process's main thread: the main OS thread's root greenlet."""
+
+    def __init__(self):
+        std_main = _std_threading.main_thread()
+        Thread.__init__(self, name='MainThread', daemon=False)
+        self._started = _STARTED
+        self._ident = std_main.ident
+        self._native_id = std_main.native_id
+        g = getcurrent()
+        if _real_get_ident() == std_main.ident:
+            while g.parent is not None:
+                g = g.parent
+            self._greenlet = g
+        _active[self._ident] = self
+
+
+class _DummyThread(Thread):
+    """Stands for a greenlet or OS thread that was not started through this module.
+
+    Removed from ``enumerate()`` when its greenlet is freed.
+    """
+
+    def __init__(self, glet):
+        Thread.__init__(self, name='Dummy-%d' % _counter(),
+                        daemon=_daemon_threads_allowed() if _PY312 else True)
+        self._started = _STARTED
+        self._ident = ident = ident_of(glet)
+        self._native_id = _real_native_id()
+        self._glet_ref = weakref.ref(glet, lambda _, ident=ident, me=weakref.ref(self): _forget(ident, me))
+        _active[ident] = self
+
+    @property
+    def _greenlet(self):
+        # Weak: the dummy must not keep a finished greenlet alive.
+        ref = self.__dict__.get('_glet_ref')
+        return ref() if ref is not None else None
+
+    @_greenlet.setter
+    def _greenlet(self, value):
+        pass
+
+    def is_alive(self):
+        g = self._greenlet
+        alive = self._started is _STARTED and not self._done and g is not None and not g.dead
+        if _PY313 and not alive:
+            raise RuntimeError('thread is not alive')
+        assert alive
+        return True
+
+    def join(self, timeout=None):
+        if _PY313:
+            raise RuntimeError('cannot join a dummy thread')
+        assert False, 'cannot join a dummy thread'
+
+
+def _forget(ident, ref):
+    thread = ref()
+    if thread is not None and _active.get(ident) is thread:
+        del _active[ident]
+        thread._done = True
+
+
+_main_thread = _MainThread()
+
+
+# ------------------------------------------------------------------- exit
+_exit_hook_registered = False
+
+
+def _register_exit_hook():
+    """Run :func:`_shutdown` from ``threading._shutdown``, like real non-daemon threads."""
+    global _exit_hook_registered
+    _exit_hook_registered = True
+    try:
+        _std_threading._register_atexit(_shutdown)
+    except RuntimeError:
+        # Already shutting down: our hook (if any) is running and will see
+        # this thread in _nondaemon.
+        pass
+
+
+def _shutdown():
+    """Mark the main thread done, then join every non-daemon green thread.
+
+    Threads started meanwhile are joined too; daemon threads are abandoned.
+    """
+    main = _main_thread
+    if _real_get_ident() != main._ident:
+        return
+    main._done = True
+    joiners = main._joiners
+    if joiners is not None:
+        main._joiners = None
+        joiners.wake_all()
+    while _nondaemon:
+        thread = next(iter(_nondaemon))
+        try:
+            thread.join()
+        except Exception as exc:
+            # A deadlock among the threads left: say so and stop waiting
+            # (CPython would hang here for ever).
+            print('greenthreads: non-daemon threads cannot finish at exit:\n%s' % (exc,),
+                  file=sys.stderr, flush=True)
+            _nondaemon.clear()
+
+
+def _on_new_hub(hub):
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        _PerThreadTracing.enable()
+
+
+_new_hub_hooks.append(_on_new_hub)

@@ -1,0 +1,116 @@
+"""Diagnostics: what every green thread is doing, and the deadlock report.
+
+The hub calls :func:`deadlock_error` (installed as ``Hub.on_deadlock``) when
+nothing can ever run again.  Nothing is recorded at park time to make this
+possible: a parked green thread's suspended frames already hold its
+:class:`~greenthreads._park.Waiter`, and the report reads it from there.
+"""
+
+import os
+import sys
+import traceback
+
+from ._hub import DeadlockError, _new_hub_hooks
+from ._locks import RLock
+from ._park import park, PARKED
+from ._threads import Thread, _active
+
+__all__ = ['DeadlockError', 'deadlock_error', 'blocked_threads', 'format_all', 'dump_all']
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PARK_CODE = park.__code__
+
+
+def _waiter_of(frame):
+    while frame is not None:
+        if frame.f_code is _PARK_CODE:
+            return frame.f_locals.get('waiter')
+        frame = frame.f_back
+    return None
+
+
+def _user_frame(frame):
+    """The innermost frame outside this package (where the user's code waits)."""
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame = frame.f_back
+    return frame
+
+
+def _thread_of_ident(ident):
+    return _active.get(ident)
+
+
+def _describe(reason):
+    if isinstance(reason, Thread):
+        return f'join of {reason!r}'
+    if isinstance(reason, RLock):
+        owner = reason._state[0]
+        holder = None
+        if owner is not None:
+            from ._hub import ident_of
+            holder = _thread_of_ident(ident_of(owner))
+        text = repr(reason)
+        if holder is not None:
+            text += f' held by {holder!r}'
+        return text
+    return repr(reason)
+
+
+def blocked_threads():
+    """``[(thread, waiter, frame)]`` for every live thread parked on something."""
+    out = []
+    for thread in list(_active.values()):
+        g = thread._greenlet
+        if g is None or g.dead:
+            continue
+        frame = g.gr_frame
+        waiter = _waiter_of(frame)
+        if waiter is not None and waiter.state == PARKED:
+            out.append((thread, waiter, frame))
+    return out
+
+
+def deadlock_error(hub):
+    """Build the DeadlockError naming each blocked thread, what it waits on and where."""
+    lines = ['every green thread is blocked and nothing can wake them:']
+    for thread, waiter, frame in blocked_threads():
+        where = ''
+        user = _user_frame(frame)
+        if user is not None:
+            where = f'  [{user.f_code.co_filename}:{user.f_lineno} in {user.f_code.co_name}]'
+        lines.append(f'  {thread!r} waits on {_describe(waiter.reason)}{where}')
+    return DeadlockError('\n'.join(lines))
+
+
+def format_all():
+    """The stack of every live green thread, as one string (like faulthandler's dump)."""
+    chunks = []
+    me = None
+    try:
+        from greenlet import getcurrent
+        me = getcurrent()
+    except Exception:  # pragma: no cover
+        pass
+    for thread in list(_active.values()):
+        g = thread._greenlet
+        if g is None or g.dead:
+            continue
+        frame = sys._getframe(1) if g is me else g.gr_frame
+        waiter = _waiter_of(frame) if g is not me else None
+        head = f'{thread!r}'
+        if waiter is not None and waiter.state == PARKED:
+            head += f' waiting on {_describe(waiter.reason)}'
+        chunks.append(head + '\n' + ''.join(traceback.format_stack(frame)))
+    return '\n'.join(chunks)
+
+
+def dump_all(file=None):
+    """Print the stack of every live green thread to ``file`` (default: stderr)."""
+    print(format_all(), file=file if file is not None else sys.stderr, flush=True)
+
+
+def _install(hub):
+    hub.on_deadlock = deadlock_error
+
+
+_new_hub_hooks.append(_install)

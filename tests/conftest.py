@@ -1,0 +1,28 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import greenthreads
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(params=[threading, greenthreads], ids=['stdlib', 'greenthreads'])
+def mod(request):
+    """Run a test against the stdlib ``threading`` and against greenthreads:
+    where behaviour must match, the same assertions hold for both."""
+    return request.param
+
+
+def run_script(code, *args, timeout=60, env_extra=None):
+    """Run ``code`` in a fresh interpreter; return the CompletedProcess."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    if env_extra:
+        env.update(env_extra)
+    return subprocess.run([sys.executable, '-c', textwrap.dedent(code), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
