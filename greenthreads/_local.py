@@ -128,33 +128,40 @@ class local:
         raise AttributeError(f"'{cls.__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name, value):
-        if name == '__dict__':
-            raise AttributeError(
-                f"'{type(self).__name__}' object attribute '__dict__' is read-only")
-        values = _values(self)
-        attr = _type_lookup(type(self), name)
-        if attr is not _MISSING:
-            setter = getattr(type(attr), '__set__', None)
-            if setter is not None:
-                setter(attr, self, value)
-                return
-        values[name] = value
+        values = _values_to_update(self, name)
+        setter = _type_hook(self, name, '__set__')
+        if setter is not None:
+            setter(value)
+        else:
+            values[name] = value
 
     def __delattr__(self, name):
-        if name == '__dict__':
-            raise AttributeError(
-                f"'{type(self).__name__}' object attribute '__dict__' is read-only")
-        values = _values(self)
-        attr = _type_lookup(type(self), name)
-        if attr is not _MISSING:
-            deleter = getattr(type(attr), '__delete__', None)
-            if deleter is not None:
-                deleter(attr, self)
-                return
+        values = _values_to_update(self, name)
+        deleter = _type_hook(self, name, '__delete__')
+        if deleter is not None:
+            deleter()
+            return
         try:
             del values[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def _values_to_update(self, name):
+    if name == '__dict__':
+        raise AttributeError(
+            f"'{type(self).__name__}' object attribute '__dict__' is read-only")
+    return _values(self)
+
+
+def _type_hook(self, name, hook):
+    """The type's data-descriptor ``hook`` ('__set__'/'__delete__') for ``name``, bound; or None."""
+    attr = _type_lookup(type(self), name)
+    if attr is not _MISSING:
+        method = getattr(type(attr), hook, None)
+        if method is not None:
+            return lambda *args: method(attr, self, *args)
+    return None
 
 
 _get_impl = local.__dict__['_local__impl'].__get__
