@@ -39,6 +39,7 @@ __all__ = ['Hub', 'Runner', 'get_hub', 'peek_hub', 'ident_of', 'READ', 'WRITE', 
 _real_get_ident = _thread.get_ident
 _real_thread_count = _thread._count
 _real_local = _thread._local
+_real_allocate_lock = _thread.allocate_lock
 _main_os_ident = _std_threading.main_thread().ident
 _monotonic = time.monotonic
 _heappush = heapq.heappush
@@ -406,11 +407,14 @@ class Hub:
         return False
 
     def _deadlock(self):
-        maker = self.on_deadlock
-        if maker is None:
+        exc = None
+        if self.on_deadlock is not None:
+            try:
+                exc = self.on_deadlock(self)
+            except Exception as err:  # a broken report must not hide the deadlock
+                exc = DeadlockError(f'every green thread is blocked (report failed: {err!r})')
+        if exc is None:
             exc = DeadlockError('every green thread is blocked and nothing can wake them')
-        else:
-            exc = maker(self)
         if self.root.dead:  # pragma: no cover
             raise exc
         self._throw_root(exc)

@@ -1,4 +1,4 @@
-"""Lock and RLock for green threads.
+"""Lock and RLock for green threads, safe to share with real OS threads.
 
 Contract (shared by both):
 
@@ -9,18 +9,39 @@ Contract (shared by both):
   and a thread that releases and re-acquires queues behind the waiters.
 * Arguments are validated exactly as ``_thread.lock.acquire`` validates them
   (same exception types and messages on every Python version).
+
+Atomicity: the free -> held transition is a single C-level operation (a real
+lock's non-blocking acquire for Lock, ``dict.setdefault`` for RLock), so two
+OS threads cannot both win it, and a GC callback or signal handler that runs
+Python code in the middle of acquire/release sees a consistent state.  A
+waiter enqueues itself and then retries under the queue's mutex; a releaser
+that finds waiters after freeing the lock re-takes it and hands it over under
+the same mutex: no wake-up is lost between the two.
 """
 
 import _thread
 
 from greenlet import getcurrent
 
-from ._hub import ident_of
-from ._park import Waiter, WaitQueue, park, unpark, WOKEN
+from ._hub import ident_of, _real_allocate_lock
+from ._park import Waiter, WaitQueue, park, deliver, WOKEN, CANCELLED
 
-__all__ = ['Lock', 'RLock', 'check_acquire_args']
+__all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
 
 _probe_lock = _thread.allocate_lock()
+_create_lock = _thread.allocate_lock()
+
+
+def lazy_queue(obj, attr='_waiters'):
+    """``obj.<attr>``, a WaitQueue created on first need (most locks are never contended)."""
+    q = getattr(obj, attr)
+    if q is None:
+        with _create_lock:  # two OS threads must not each install a queue
+            q = getattr(obj, attr)
+            if q is None:
+                q = WaitQueue()
+                setattr(obj, attr, q)
+    return q
 
 
 def check_acquire_args(blocking, timeout):
@@ -42,13 +63,14 @@ def check_acquire_args(blocking, timeout):
 class Lock:
     """A primitive lock owned by no particular green thread.
 
-    ``release()`` may be called from any green thread, as with ``_thread.lock``.
+    ``release()`` may be called from any green thread (or OS thread), as with
+    ``_thread.lock``.
     """
-    __slots__ = ('_locked', '_waiters', '__weakref__')
+    __slots__ = ('_block', '_waiters', '__weakref__')
 
     def __init__(self):
-        self._locked = False
-        self._waiters = WaitQueue()
+        self._block = _real_allocate_lock()   # held <=> the lock is locked
+        self._waiters = None
 
     def acquire(self, blocking=True, timeout=-1):
         """Acquire the lock; return True on success, False if not acquired.
@@ -60,16 +82,18 @@ class Lock:
             timeout = check_acquire_args(blocking, timeout)
         else:
             timeout = None
-        if not self._locked:
-            self._locked = True
+        if self._block.acquire(False):
             return True
         if not blocking:
             return False
-        return self._wait(timeout)
-
-    def _wait(self, timeout):
+        q = lazy_queue(self)
         waiter = Waiter(self)
-        self._waiters.enqueue(waiter)
+        with q.mutex:
+            q.add(waiter)
+            if self._block.acquire(False):   # released meanwhile: no wait
+                waiter.state = CANCELLED
+                q._stale += 1
+                return True
         try:
             return park(waiter, timeout)
         except BaseException:
@@ -82,20 +106,37 @@ class Lock:
 
     def release(self):
         """Release the lock, handing it to the longest waiter if there is one."""
-        if not self._locked:
-            raise RuntimeError('release unlocked lock')
-        waiter = self._waiters.pop()
-        if waiter is None:
-            self._locked = False
-        else:
-            unpark(waiter, True)  # the lock stays locked: it is the waiter's now
+        q = self._waiters
+        if q is not None and q._waiters:
+            with q.mutex:
+                waiter = q.claim_next()
+                if waiter is None:
+                    self._block.release()
+            if waiter is not None:
+                deliver(waiter)  # the lock stays held: it is the waiter's now
+            return
+        self._block.release()
+        if q is not None and q._waiters:
+            self._rescue(q)
+
+    def _rescue(self, q):
+        # A waiter enqueued (in another OS thread) while we were releasing:
+        # take the lock back for it, unless someone else already has.
+        with q.mutex:
+            if not q or not self._block.acquire(False):
+                return
+            waiter = q.claim_next()
+            if waiter is None:
+                self._block.release()
+        if waiter is not None:
+            deliver(waiter)
 
     def __exit__(self, t, v, tb):
         self.release()
 
     def locked(self):
         """Return True if the lock is held."""
-        return self._locked
+        return self._block.locked()
 
     # Old _thread spellings, still present on _thread.lock.
     acquire_lock = acquire
@@ -103,12 +144,12 @@ class Lock:
     locked_lock = locked
 
     def _at_fork_reinit(self):
-        self._locked = False
-        self._waiters = WaitQueue()
+        self._block = _real_allocate_lock()
+        self._waiters = None
 
     def __repr__(self):
         return '<%s %s.%s object at %s>' % (
-            'locked' if self._locked else 'unlocked',
+            'locked' if self._block.locked() else 'unlocked',
             self.__class__.__module__.replace('._locks', ''),
             self.__class__.__qualname__, hex(id(self)))
 
@@ -116,24 +157,24 @@ class Lock:
 class RLock:
     """A reentrant lock: the owning green thread may acquire it again.
 
-    Owner and recursion count live in one tuple that is replaced in a single
-    assignment, so a GC callback or signal handler that takes the same lock in
-    the middle of ``acquire``/``release`` sees either the state before or the
-    state after, never a half-updated one; its balanced acquire/release pair
-    then restores exactly what it saw.
+    The whole state is one ``(owner greenlet, count)`` tuple in a one-slot
+    dict: taking a free lock is ``dict.setdefault`` (atomic), every other
+    change is a single store made by the owner.  A re-entrant call from a GC
+    callback or signal handler in the middle of acquire/release therefore sees
+    the state from before or after, never a half-made one, and its balanced
+    acquire/release pair restores exactly what it saw.
     """
-    __slots__ = ('_state', '_waiters', '__weakref__')
+    __slots__ = ('_cell', '_waiters', '__weakref__')
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
-            # CPython 3.13 deprecates arguments; before that C RLock ignored them.
             import sys
-            import warnings
             if sys.version_info >= (3, 13):
+                import warnings
                 warnings.warn('Passing arguments to RLock is deprecated and will be removed in 3.15',
                               DeprecationWarning, stacklevel=2)
-        self._state = (None, 0)
-        self._waiters = WaitQueue()
+        self._cell = {}          # {0: (owner, count)} while held, {} while free
+        self._waiters = None
 
     def acquire(self, blocking=True, timeout=-1):
         """Acquire the lock, or bump the recursion level if already owned.
@@ -145,28 +186,35 @@ class RLock:
         else:
             timeout = None
         me = getcurrent()
-        owner, count = self._state
-        if owner is me:
-            self._state = (me, count + 1)
+        cell = self._cell
+        state = cell.get(0)
+        if state is not None and state[0] is me:
+            cell[0] = (me, state[1] + 1)
             return True
-        if owner is None:
-            self._state = (me, 1)
+        mine = (me, 1)
+        if cell.setdefault(0, mine) is mine:
             return True
         if not blocking:
             return False
-        return self._wait(me, 1, timeout)
+        return self._wait(me, mine, timeout)
 
-    def _wait(self, me, count, timeout):
+    def _wait(self, me, mine, timeout):
+        q = lazy_queue(self)
         waiter = Waiter(self)
-        self._waiters.enqueue(waiter)
+        with q.mutex:
+            q.add(waiter)
+            if self._cell.setdefault(0, mine) is mine:   # freed meanwhile
+                waiter.state = CANCELLED
+                q._stale += 1
+                return True
         try:
             got = park(waiter, timeout)
         except BaseException:
             if waiter.state == WOKEN:
-                self._release_all()
+                self._release_all(me)
             raise
-        if got and count != 1:
-            self._state = (me, count)
+        if got and mine[1] != 1:
+            self._cell[0] = mine   # restore a saved recursion level
         return got
 
     __enter__ = acquire
@@ -174,62 +222,83 @@ class RLock:
     def release(self):
         """Drop one recursion level; the last one releases the lock."""
         me = getcurrent()
-        owner, count = self._state
-        if owner is not me:
+        state = self._cell.get(0)
+        if state is None or state[0] is not me:
             raise RuntimeError('cannot release un-acquired lock')
-        if count > 1:
-            self._state = (me, count - 1)
+        if state[1] > 1:
+            self._cell[0] = (me, state[1] - 1)
         else:
-            self._release_all()
+            self._release_all(me)
 
-    def _release_all(self):
-        waiter = self._waiters.pop()
-        if waiter is None:
-            self._state = (None, 0)
-        else:
-            # Wake first, publish second: a re-entrant call in between still
-            # sees us as owner.
-            unpark(waiter, True)
-            self._state = (waiter.glet, 1)
+    def _release_all(self, me):
+        cell = self._cell
+        q = self._waiters
+        if q is not None and q._waiters:
+            with q.mutex:
+                waiter = q.claim_next()
+                if waiter is not None:
+                    cell[0] = (waiter.glet, 1)   # one store: the handoff
+                else:
+                    del cell[0]
+            if waiter is not None:
+                deliver(waiter)
+            return
+        del cell[0]
+        if q is not None and q._waiters:
+            self._rescue(q)
+
+    def _rescue(self, q):
+        with q.mutex:
+            if not q:
+                return
+            waiter = q.claim_next()
+            if waiter is None:
+                return
+            placeholder = (waiter.glet, 1)
+            if self._cell.setdefault(0, placeholder) is not placeholder:
+                # Someone took it first; they will hand it on.  Put the
+                # waiter back at the front, still waiting.
+                waiter.state = 0
+                q._waiters.appendleft(waiter)
+                return
+        deliver(waiter)
 
     def __exit__(self, t, v, tb):
         self.release()
 
     def locked(self):
         """Return True if the lock is held by any green thread."""
-        return self._state[0] is not None
+        return 0 in self._cell
 
     # -- the protocol Condition uses (same names as CPython's RLock)
     def _is_owned(self):
-        return self._state[0] is getcurrent()
+        state = self._cell.get(0)
+        return state is not None and state[0] is getcurrent()
 
     def _release_save(self):
         me = getcurrent()
-        owner, count = self._state
-        if owner is not me:
+        state = self._cell.get(0)
+        if state is None or state[0] is not me:
             raise RuntimeError('cannot release un-acquired lock')
-        self._release_all()
-        return (count, ident_of(me))
+        self._release_all(me)
+        return (state[1], ident_of(me))
 
-    def _acquire_restore(self, state):
-        count = state[0]
+    def _acquire_restore(self, saved):
         me = getcurrent()
-        owner = self._state[0]
-        if owner is None:
-            self._state = (me, count)
-        else:
-            self._wait(me, count, None)
+        mine = (me, saved[0])
+        if self._cell.setdefault(0, mine) is not mine:
+            self._wait(me, mine, None)
 
     def _recursion_count(self):
-        owner, count = self._state
-        return count if owner is getcurrent() else 0
+        state = self._cell.get(0)
+        return state[1] if state is not None and state[0] is getcurrent() else 0
 
     def _at_fork_reinit(self):
-        self._state = (None, 0)
-        self._waiters = WaitQueue()
+        self._cell = {}
+        self._waiters = None
 
     def __repr__(self):
-        owner, count = self._state
+        owner, count = self._cell.get(0, (None, 0))
         return '<%s %s.%s object owner=%r count=%d at %s>' % (
             'locked' if owner is not None else 'unlocked',
             self.__class__.__module__.replace('._locks', ''),

@@ -2,10 +2,16 @@
 
 A green thread that must wait creates a :class:`Waiter`, publishes it where a
 waker will find it (a :class:`WaitQueue`, an fd interest, a timer) and calls
-:func:`park`, which switches to the hub.  :func:`unpark` resolves the waiter
-and puts its green thread back on the hub's ready queue.  A waiter is resolved
-exactly once: woken, timed out, or cancelled by an exception thrown into the
-parked green thread; whichever comes first wins and the others are no-ops.
+:func:`park`, which switches to the hub.  A waker *claims* the waiter (decides
+its fate) and then *delivers* the wake-up to the waiter's hub.  A waiter is
+resolved exactly once: woken, timed out, or cancelled by an exception thrown
+into the parked green thread; whichever claims first wins, the rest are no-ops.
+
+Cross-OS-thread rule: every claim on a waiter that sits in a WaitQueue is made
+while holding that queue's ``mutex`` (a real lock, held only for a few
+non-blocking, non-allocating steps and never across a switch), so a release
+from a real OS thread and a timeout in the waiter's own hub cannot both win.
+Delivery to a hub in another OS thread goes through its thread-safe entry.
 
 Every suspension point loops until its own waiter is resolved, so a stray
 switch into a parked green thread can never be mistaken for a wake-up.
@@ -15,9 +21,9 @@ from collections import deque
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident
+from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident, _real_allocate_lock
 
-__all__ = ['Waiter', 'park', 'unpark', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd',
+__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd',
            'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
@@ -27,8 +33,8 @@ class Waiter:
     """One parked green thread: who waits, on what, and how the wait ended.
 
     ``reason`` is the object waited on (a lock, a thread being joined, ...),
-    kept for deadlock reports.  ``value`` is what the waker passed to
-    :func:`unpark`.
+    kept for deadlock reports.  ``value`` is what the waker passed along.
+    ``queue`` is the WaitQueue it sits in, if any (its mutex guards claims).
     """
     __slots__ = ('glet', 'hub', 'state', 'value', 'reason', 'queue')
 
@@ -45,28 +51,48 @@ class Waiter:
         return f'<Waiter {state} on {self.reason!r}>'
 
 
+def deliver(waiter):
+    """Make a claimed waiter's green thread runnable (from any OS thread)."""
+    hub = waiter.hub
+    if hub.thread_ident == _real_get_ident():
+        hub.ready.append((waiter.glet.switch, None))
+    else:
+        hub.call_threadsafe(waiter.glet.switch, None)
+
+
+def _claim(waiter, state):
+    """Resolve a PARKED waiter to ``state``; True if this call did it."""
+    q = waiter.queue
+    if q is None:
+        if waiter.state:
+            return False
+        waiter.state = state
+        return True
+    with q.mutex:
+        if waiter.state:
+            return False
+        waiter.state = state
+        q._stale += 1
+        return True
+
+
 def _expire(waiter):
-    # A timer callback, run in the hub.
-    if waiter.state == PARKED:
-        waiter.state = TIMED_OUT
-        q = waiter.queue
-        if q is not None:
-            q._stale += 1
+    # A timer callback, run in the waiter's own hub.
+    if _claim(waiter, TIMED_OUT):
         waiter.hub.ready.append((waiter.glet.switch, None))
 
 
 def park(waiter, timeout=None):
     """Suspend the current green thread until ``waiter`` is resolved.
 
-    ``timeout`` is in seconds (None waits for ever).  Returns True if woken by
-    :func:`unpark`, False if the timeout expired.  An exception thrown into the
-    parked green thread (KeyboardInterrupt, a deadlock report) cancels the
-    waiter and propagates; the caller must undo anything a racing waker did
-    (check ``waiter.state == WOKEN`` in its exception handler).
+    ``timeout`` is in seconds (None waits for ever).  Returns True if woken,
+    False if the timeout expired.  An exception thrown into the parked green
+    thread (KeyboardInterrupt, a deadlock report) cancels the waiter and
+    propagates; if a waker claimed it first the caller must undo what the
+    waker handed over (check ``waiter.state == WOKEN`` in its handler).
     """
     hub = waiter.hub
-    glet = waiter.glet
-    if glet is hub.greenlet:
+    if waiter.glet is hub.greenlet:
         raise HubBlockingError(
             'cannot block inside the greenthreads hub (a timer, I/O or '
             'signal callback tried to wait); hand the work to a thread instead')
@@ -76,11 +102,7 @@ def park(waiter, timeout=None):
         while waiter.state == PARKED:
             switch()
     except BaseException:
-        if waiter.state == PARKED:
-            waiter.state = CANCELLED
-            q = waiter.queue
-            if q is not None:
-                q._stale += 1
+        _claim(waiter, CANCELLED)
         raise
     finally:
         if timer is not None:
@@ -88,22 +110,20 @@ def park(waiter, timeout=None):
     return waiter.state == WOKEN
 
 
-def unpark(waiter, value=None):
-    """Resolve ``waiter`` as woken and make its green thread runnable.
+def unpark(waiter, value=True):
+    """Claim ``waiter`` as woken with ``value`` and deliver the wake-up.
 
     Returns True if this call woke it, False if it was already resolved.
-    Safe from any OS thread: from a foreign one the wake-up is handed to the
-    waiter's hub through its thread-safe entry.
+    Safe from any OS thread.  A waiter outside any queue is claimed in its own
+    hub's thread (its timer and I/O callbacks run there).
     """
-    hub = waiter.hub
-    if hub.thread_ident != _real_get_ident():
-        hub.call_threadsafe(_unpark_here, (waiter, value))
+    if waiter.queue is None and waiter.hub.thread_ident != _real_get_ident():
+        waiter.hub.call_threadsafe(_unpark_here, (waiter, value))
         return True
-    if waiter.state:
+    if not _claim(waiter, WOKEN):
         return False
-    waiter.state = WOKEN
     waiter.value = value
-    hub.ready.append((waiter.glet.switch, None))
+    deliver(waiter)
     return True
 
 
@@ -112,17 +132,21 @@ def _unpark_here(args):
 
 
 class WaitQueue:
-    """A FIFO of parked waiters: wake the longest-waiting first.
+    """A FIFO of parked waiters with the mutex that guards claims on them.
 
-    Waiters that timed out or were cancelled stay in the deque until they
-    reach the front (O(1) timeouts); they are compacted away in bulk if they
-    pile up behind a waiter that is never woken.
+    Methods marked "mutex held" must be called inside ``with queue.mutex``;
+    claimed waiters are returned for the caller to :func:`deliver` after
+    releasing it.  Waiters that timed out or were cancelled stay in the deque
+    until they reach the front (O(1) timeouts) or are compacted away in bulk.
+    ``queue._waiters`` (a deque) is true whenever anyone may be waiting: a
+    cheap lock-free hint for fast paths, to be confirmed under the mutex.
     """
-    __slots__ = ('_waiters', '_stale')
+    __slots__ = ('_waiters', '_stale', 'mutex')
 
     def __init__(self):
         self._waiters = deque()
         self._stale = 0
+        self.mutex = _real_allocate_lock()
 
     def __len__(self):
         """The number of waiters still parked."""
@@ -131,63 +155,72 @@ class WaitQueue:
     def __bool__(self):
         return len(self._waiters) > self._stale
 
-    def wait(self, timeout=None, reason=None):
-        """Park the current green thread at the back of the queue.
-
-        Returns the value passed to :meth:`wake_one` (True by default) if
-        woken, False if ``timeout`` expired first.
-        """
-        waiter = Waiter(reason)
+    def add(self, waiter):
+        """Append a parked waiter (mutex held)."""
         waiter.queue = self
         waiters = self._waiters
         waiters.append(waiter)
         if self._stale > 64 and self._stale * 2 > len(waiters):
-            self._compact()
-        if park(waiter, timeout):
-            return waiter.value
-        return False
+            self._waiters = deque(w for w in waiters if w.state == PARKED)
+            self._stale = 0
 
-    def enqueue(self, waiter):
-        """Add an already-built waiter (for primitives that park it themselves)."""
-        waiter.queue = self
-        self._waiters.append(waiter)
-
-    def pop(self):
-        """Remove and return the first waiter still parked, or None."""
+    def claim_next(self, value=True):
+        """Claim the longest-waiting parked waiter as woken (mutex held); None if none."""
         waiters = self._waiters
         while waiters:
             w = waiters.popleft()
             if w.state == PARKED:
+                w.state = WOKEN
+                w.value = value
                 return w
             self._stale -= 1
         return None
 
+    def claim_all(self, value=True):
+        """Claim every parked waiter, in FIFO order (mutex held)."""
+        waiters = self._waiters
+        self._waiters = deque()
+        self._stale = 0
+        out = []
+        for w in waiters:
+            if w.state == PARKED:
+                w.state = WOKEN
+                w.value = value
+                out.append(w)
+        return out
+
+    def wait(self, timeout=None, reason=None):
+        """Park the current green thread at the back of the queue.
+
+        Returns the value the waker passed (True by default) if woken, False
+        if ``timeout`` expired first.
+        """
+        waiter = Waiter(reason)
+        with self.mutex:
+            self.add(waiter)
+        if park(waiter, timeout):
+            return waiter.value
+        return False
+
     def wake_one(self, value=True):
         """Wake the longest-waiting parked waiter; return it, or None if there is none."""
-        w = self.pop()
+        with self.mutex:
+            w = self.claim_next(value)
         if w is not None:
-            unpark(w, value)
+            deliver(w)
         return w
 
     def wake_all(self, value=True):
         """Wake every parked waiter, in FIFO order; return how many were woken."""
-        n = 0
-        waiters = self._waiters
-        self._waiters = deque()
-        self._stale = 0
-        for w in waiters:
-            if w.state == PARKED:
-                unpark(w, value)
-                n += 1
-        return n
+        with self.mutex:
+            woken = self.claim_all(value)
+        for w in woken:
+            deliver(w)
+        return len(woken)
 
     def waiters(self):
         """The parked waiters, first to be woken first (a snapshot)."""
-        return [w for w in self._waiters if w.state == PARKED]
-
-    def _compact(self):
-        self._waiters = deque(w for w in self._waiters if w.state == PARKED)
-        self._stale = 0
+        return [w for w in list(self._waiters) if w.state == PARKED]
 
 
 def yield_now():

@@ -13,8 +13,9 @@ import threading as _std_threading
 import time
 import warnings
 
-from ._locks import Lock, RLock, check_acquire_args
-from ._park import Waiter, WaitQueue, park, unpark, WOKEN, PARKED, CANCELLED
+from ._hub import _real_allocate_lock
+from ._locks import Lock, RLock, check_acquire_args, lazy_queue
+from ._park import Waiter, WaitQueue, park, deliver, _claim, WOKEN, CANCELLED
 
 __all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier',
            'BrokenBarrierError']
@@ -88,22 +89,18 @@ class Condition:
         if not self._is_owned():
             raise RuntimeError('cannot wait on un-acquired lock')
         waiter = Waiter(self)
-        self._waiters.enqueue(waiter)
+        q = self._waiters
+        with q.mutex:
+            q.add(waiter)
         saved_state = self._release_save()
         try:
             if timeout is not None:
                 timeout = _positive_timeout(timeout)
                 if not timeout:
-                    # Non-blocking poll: nothing else ran, so nothing notified us.
-                    waiter.state = CANCELLED
-                    self._waiters._stale += 1
-                    return False
+                    # A non-blocking poll: nothing else ran, so nothing
+                    # notified us (unless another OS thread just did).
+                    return not _claim(waiter, CANCELLED)
             return park(waiter, timeout)
-        except BaseException:
-            if waiter.state == PARKED:
-                waiter.state = CANCELLED
-                self._waiters._stale += 1
-            raise
         finally:
             self._acquire_restore(saved_state)
 
@@ -128,13 +125,19 @@ class Condition:
         """Wake up to ``n`` threads waiting on this condition (longest-waiting first)."""
         if not self._is_owned():
             raise RuntimeError('cannot notify on un-acquired lock')
-        pop = self._waiters.pop
-        while n > 0:
-            waiter = pop()
-            if waiter is None:
-                break
-            unpark(waiter, True)
-            n -= 1
+        q = self._waiters
+        if not q._waiters:
+            return
+        woken = []
+        with q.mutex:
+            while n > 0:
+                waiter = q.claim_next()
+                if waiter is None:
+                    break
+                woken.append(waiter)
+                n -= 1
+        for waiter in woken:
+            deliver(waiter)
 
     def notify_all(self):
         """Wake every thread waiting on this condition."""
@@ -150,7 +153,11 @@ class Condition:
 
 
 class Semaphore:
-    """A counter of available units; ``acquire`` takes one, ``release`` returns n."""
+    """A counter of available units; ``acquire`` takes one, ``release`` returns n.
+
+    Every change of the count happens under a real mutex (never held across
+    a switch), so real OS threads may share the semaphore with green ones.
+    """
 
     def __init__(self, value=1):
         if value < 0:
@@ -167,21 +174,23 @@ class Semaphore:
         """Take one unit; return True, or False if none became available in time."""
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
-        if self._value > 0:
-            self._value -= 1
-            return True
-        if not blocking:
-            return False
-        timeout = _positive_timeout(timeout)
-        if timeout == 0.0:
-            return False
-        waiter = Waiter(self)
-        self._waiters.enqueue(waiter)
+        q = self._waiters
+        with q.mutex:
+            if self._value > 0:
+                self._value -= 1
+                return True
+            if not blocking:
+                return False
+            timeout = _positive_timeout(timeout)
+            if timeout == 0.0:
+                return False
+            waiter = Waiter(self)
+            q.add(waiter)
         try:
             return park(waiter, timeout)
         except BaseException:
             if waiter.state == WOKEN:  # a unit was handed to us: give it back
-                self.release()
+                self._give(1)
             raise
 
     __enter__ = acquire
@@ -192,15 +201,21 @@ class Semaphore:
             raise ValueError('n must be one or more')
         self._give(n)
 
-    def _give(self, n):
-        pop = self._waiters.pop
-        while n:
-            waiter = pop()
-            if waiter is None:
-                self._value += n
-                return
-            unpark(waiter, True)
-            n -= 1
+    def _give(self, n, limit=None):
+        q = self._waiters
+        woken = []
+        with q.mutex:
+            if limit is not None and self._value + n > limit:
+                raise ValueError('Semaphore released too many times')
+            while n:
+                waiter = q.claim_next()
+                if waiter is None:
+                    self._value += n
+                    break
+                woken.append(waiter)
+                n -= 1
+        for waiter in woken:
+            deliver(waiter)
 
     def __exit__(self, t, v, tb):
         self.release()
@@ -223,9 +238,7 @@ class BoundedSemaphore(Semaphore):
         """Return ``n`` units; ValueError if that would exceed the initial value."""
         if n < 1:
             raise ValueError('n must be one or more')
-        if self._value + n > self._initial_value:
-            raise ValueError('Semaphore released too many times')
-        self._give(n)
+        self._give(n, self._initial_value)
 
 
 class Event:
@@ -233,7 +246,7 @@ class Event:
 
     def __init__(self):
         self._flag = False
-        self._waiters = WaitQueue()
+        self._waiters = None
 
     if _PY313:
         def __repr__(self):
@@ -242,7 +255,7 @@ class Event:
             return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: {status}>'
 
     def _at_fork_reinit(self):
-        self._waiters = WaitQueue()
+        self._waiters = None
 
     def is_set(self):
         """Return True if the flag is set."""
@@ -257,8 +270,9 @@ class Event:
     def set(self):
         """Set the flag and wake every waiting thread."""
         self._flag = True
-        if self._waiters:
-            self._waiters.wake_all()
+        q = self._waiters
+        if q is not None and q._waiters:
+            q.wake_all()
 
     def clear(self):
         """Reset the flag to false."""
@@ -272,7 +286,13 @@ class Event:
             timeout = _positive_timeout(timeout)
             if not timeout:
                 return False
-        return self._waiters.wait(timeout, self) is True
+        q = lazy_queue(self)
+        waiter = Waiter(self)
+        with q.mutex:
+            if self._flag:   # set meanwhile (from another OS thread)
+                return True
+            q.add(waiter)
+        return park(waiter, timeout)
 
 
 class Barrier:

@@ -24,8 +24,8 @@ from contextvars import Context
 from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _greenlet_gettrace
 
 from ._hub import get_hub, Runner, _real_get_ident, ident_of, _new_hub_hooks
-from ._locks import check_acquire_args
-from ._park import WaitQueue
+from ._locks import check_acquire_args, lazy_queue
+from ._park import Waiter, park
 from ._sync import Event
 
 __all__ = ['Thread', 'Timer', 'current_thread', 'main_thread', 'enumerate', 'active_count',
@@ -395,7 +395,6 @@ class Thread:
             g.__dict__.pop('_gt_local_token', None)
         joiners = self._joiners
         if joiners is not None:
-            self._joiners = None
             joiners.wake_all()
         if _PerThreadTracing.enabled:
             sys.settrace(None)
@@ -417,14 +416,15 @@ class Thread:
             timeout = max(timeout, 0)
             if _PY313 or not self._done:
                 timeout = check_acquire_args(True, timeout)
-        if self._done:
+        if self._done or (timeout is not None and timeout <= 0):
             return
-        if timeout is not None and timeout <= 0:
-            return
-        joiners = self._joiners
-        if joiners is None:
-            joiners = self._joiners = WaitQueue()
-        joiners.wait(timeout, self)
+        q = lazy_queue(self, '_joiners')
+        waiter = Waiter(self)
+        with q.mutex:
+            if self._done:   # finished meanwhile (joined from another OS thread)
+                return
+            q.add(waiter)
+        park(waiter, timeout)
 
     @property
     def name(self):
@@ -628,7 +628,6 @@ def _shutdown():
     main._done = True
     joiners = main._joiners
     if joiners is not None:
-        main._joiners = None
         joiners.wake_all()
     while _nondaemon:
         thread = next(iter(_nondaemon))

@@ -44,7 +44,7 @@ def _describe(reason):
     if isinstance(reason, Thread):
         return f'join of {reason!r}'
     if isinstance(reason, RLock):
-        owner = reason._state[0]
+        owner = reason._cell.get(0, (None, 0))[0]
         holder = None
         if owner is not None:
             from ._hub import ident_of
