@@ -35,6 +35,12 @@ __all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', '
 # CPython spells the lock factory this way too.
 _allocate_lock = Lock
 
+# Public classes present themselves as greenthreads.X (reprs, tracebacks).
+for _cls in (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier, Thread, Timer,
+             local, DeadlockError, HubBlockingError):
+    _cls.__module__ = __name__
+del _cls
+
 # A user replacing greenthreads.excepthook is honoured by every green thread.
 _excepthook_modules.append(_sys.modules[__name__])
 

@@ -40,6 +40,7 @@ _real_get_ident = _thread.get_ident
 _real_thread_count = _thread._count
 _real_local = _thread._local
 _real_allocate_lock = _thread.allocate_lock
+_real_rlock = _thread.RLock
 _main_os_ident = _std_threading.main_thread().ident
 _monotonic = time.monotonic
 _heappush = heapq.heappush
@@ -72,10 +73,6 @@ class DeadlockError(RuntimeError):
     Raised in the OS thread's main (root) greenlet; the message names each
     blocked thread and what it waits on.
     """
-    __module__ = 'greenthreads'
-
-
-HubBlockingError.__module__ = 'greenthreads'
 
 
 class Runner(greenlet):
@@ -83,10 +80,11 @@ class Runner(greenlet):
 
     Starting a greenlet costs far more than switching to one (on Python 3.11+
     each new greenlet maps and unmaps a frame stack chunk), so finished jobs
-    hand their greenlet back to the hub for the next job.  ``ident`` and
-    ``thread`` describe the job running now; the layers above fill them in.
+    hand their greenlet back to the hub for the next job.  ``job`` is the
+    argument of the job running now; ``ident`` and ``thread`` describe it and
+    are filled in by the layers above.
     """
-    __slots__ = ('ident', 'thread')
+    __slots__ = ('ident', 'thread', 'job')
 
 
 # Idle runners kept per hub; beyond this a finished runner simply ends.
@@ -175,8 +173,9 @@ class Hub:
         while True:
             func, arg = job
             job = None
+            me.job = arg
             func(arg)
-            me.ident = me.thread = None
+            me.ident = me.thread = me.job = arg = None
             if len(idle) >= _MAX_IDLE_RUNNERS:
                 return
             idle.append(me)

@@ -23,7 +23,7 @@ import _thread
 
 from greenlet import getcurrent
 
-from ._hub import ident_of, _real_allocate_lock
+from ._hub import ident_of, _real_allocate_lock, _real_get_ident
 from ._park import Waiter, WaitQueue, park, deliver, WOKEN, CANCELLED
 
 __all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
@@ -84,7 +84,7 @@ class Lock:
             timeout = None
         if self._block.acquire(False):
             return True
-        if not blocking:
+        if not blocking or timeout == 0:
             return False
         q = lazy_queue(self)
         waiter = Waiter(self)
@@ -109,11 +109,9 @@ class Lock:
         q = self._waiters
         if q is not None and q._waiters:
             with q.mutex:
-                waiter = q.claim_next()
-                if waiter is None:
+                # The lock stays held: a claimed waiter owns it now.
+                if q.claim_next() is None:
                     self._block.release()
-            if waiter is not None:
-                deliver(waiter)  # the lock stays held: it is the waiter's now
             return
         self._block.release()
         if q is not None and q._waiters:
@@ -123,13 +121,8 @@ class Lock:
         # A waiter enqueued (in another OS thread) while we were releasing:
         # take the lock back for it, unless someone else already has.
         with q.mutex:
-            if not q or not self._block.acquire(False):
-                return
-            waiter = q.claim_next()
-            if waiter is None:
+            if q and self._block.acquire(False) and q.claim_next() is None:
                 self._block.release()
-        if waiter is not None:
-            deliver(waiter)
 
     def __exit__(self, t, v, tb):
         self.release()
@@ -150,8 +143,24 @@ class Lock:
     def __repr__(self):
         return '<%s %s.%s object at %s>' % (
             'locked' if self._block.locked() else 'unlocked',
-            self.__class__.__module__.replace('._locks', ''),
+            self.__class__.__module__,
             self.__class__.__qualname__, hex(id(self)))
+
+
+def _handoff(cell, waiter, owner):
+    """Make a claimed waiter the RLock's owner and wake it, in the safe order.
+
+    Same OS thread: wake first (it cannot run before we return to the hub),
+    so re-entrant code that runs after the store and waits for the new owner
+    finds it runnable.  Another OS thread: store first, so the waiter never
+    runs before it owns the lock.
+    """
+    if waiter.hub.thread_ident == _real_get_ident():
+        deliver(waiter)
+        cell[0] = owner
+    else:
+        cell[0] = owner
+        deliver(waiter)
 
 
 class RLock:
@@ -194,7 +203,7 @@ class RLock:
         mine = (me, 1)
         if cell.setdefault(0, mine) is mine:
             return True
-        if not blocking:
+        if not blocking or timeout == 0:
             return False
         return self._wait(me, mine, timeout)
 
@@ -235,33 +244,28 @@ class RLock:
         q = self._waiters
         if q is not None and q._waiters:
             with q.mutex:
-                waiter = q.claim_next()
-                if waiter is not None:
-                    cell[0] = (waiter.glet, 1)   # one store: the handoff
-                else:
+                waiter = q.claim_next(deliver_now=False)
+                if waiter is None:
                     del cell[0]
-            if waiter is not None:
-                deliver(waiter)
+                else:
+                    _handoff(cell, waiter, (waiter.glet, 1))
             return
         del cell[0]
         if q is not None and q._waiters:
             self._rescue(q)
 
     def _rescue(self, q):
+        # A waiter enqueued (in another OS thread) while we were releasing.
         with q.mutex:
-            if not q:
-                return
-            waiter = q.claim_next()
+            waiter = q.first_parked()
             if waiter is None:
                 return
-            placeholder = (waiter.glet, 1)
-            if self._cell.setdefault(0, placeholder) is not placeholder:
-                # Someone took it first; they will hand it on.  Put the
-                # waiter back at the front, still waiting.
-                waiter.state = 0
-                q._waiters.appendleft(waiter)
-                return
-        deliver(waiter)
+            owner = (waiter.glet, 1)
+            if self._cell.setdefault(0, owner) is owner:   # nobody took it first
+                waiter.state = WOKEN
+                waiter.value = True
+                q._stale += 1          # resolved, but still in the deque
+                deliver(waiter)
 
     def __exit__(self, t, v, tb):
         self.release()
@@ -301,5 +305,5 @@ class RLock:
         owner, count = self._cell.get(0, (None, 0))
         return '<%s %s.%s object owner=%r count=%d at %s>' % (
             'locked' if owner is not None else 'unlocked',
-            self.__class__.__module__.replace('._locks', ''),
+            self.__class__.__module__,
             self.__class__.__qualname__, ident_of(owner), count, hex(id(self)))

@@ -8,10 +8,13 @@ resolved exactly once: woken, timed out, or cancelled by an exception thrown
 into the parked green thread; whichever claims first wins, the rest are no-ops.
 
 Cross-OS-thread rule: every claim on a waiter that sits in a WaitQueue is made
-while holding that queue's ``mutex`` (a real lock, held only for a few
-non-blocking, non-allocating steps and never across a switch), so a release
-from a real OS thread and a timeout in the waiter's own hub cannot both win.
-Delivery to a hub in another OS thread goes through its thread-safe entry.
+while holding that queue's ``mutex``, so a release from a real OS thread and a
+timeout in the waiter's own hub cannot both win.  The mutex is a real
+*reentrant* lock held for a few steps: it only has to keep other OS threads
+out (green threads of one OS thread never preempt each other), and being
+reentrant it lets a GC callback or signal handler that runs in the middle of
+a section use the same primitive instead of deadlocking on it.  Delivery to
+a hub in another OS thread goes through its thread-safe entry.
 
 Every suspension point loops until its own waiter is resolved, so a stray
 switch into a parked green thread can never be mistaken for a wake-up.
@@ -21,7 +24,7 @@ from collections import deque
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident, _real_allocate_lock
+from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident, _real_rlock
 
 __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd',
            'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
@@ -134,9 +137,10 @@ def _unpark_here(args):
 class WaitQueue:
     """A FIFO of parked waiters with the mutex that guards claims on them.
 
-    Methods marked "mutex held" must be called inside ``with queue.mutex``;
-    claimed waiters are returned for the caller to :func:`deliver` after
-    releasing it.  Waiters that timed out or were cancelled stay in the deque
+    Methods marked "mutex held" must be called inside ``with queue.mutex``.
+    A claimed waiter is delivered at once, inside the section: re-entrant code
+    that runs later in the section and waits for the new owner must find it
+    already runnable.  Waiters that timed out or were cancelled stay in the deque
     until they reach the front (O(1) timeouts) or are compacted away in bulk.
     ``queue._waiters`` (a deque) is true whenever anyone may be waiting: a
     cheap lock-free hint for fast paths, to be confirmed under the mutex.
@@ -146,7 +150,7 @@ class WaitQueue:
     def __init__(self):
         self._waiters = deque()
         self._stale = 0
-        self.mutex = _real_allocate_lock()
+        self.mutex = _real_rlock()
 
     def __len__(self):
         """The number of waiters still parked."""
@@ -161,33 +165,49 @@ class WaitQueue:
         waiters = self._waiters
         waiters.append(waiter)
         if self._stale > 64 and self._stale * 2 > len(waiters):
-            self._waiters = deque(w for w in waiters if w.state == PARKED)
-            self._stale = 0
+            # In place, one pass: an append made meanwhile by re-entrant code
+            # (the mutex is reentrant) cannot be lost.
+            for _ in range(len(waiters)):
+                w = waiters.popleft()
+                if w.state == PARKED:
+                    waiters.append(w)
+                else:
+                    self._stale -= 1
 
-    def claim_next(self, value=True):
-        """Claim the longest-waiting parked waiter as woken (mutex held); None if none."""
+    def claim_next(self, value=True, deliver_now=True):
+        """Claim (and deliver) the longest-waiting parked waiter (mutex held); None if none."""
         waiters = self._waiters
         while waiters:
             w = waiters.popleft()
             if w.state == PARKED:
                 w.state = WOKEN
                 w.value = value
+                if deliver_now:
+                    deliver(w)
                 return w
             self._stale -= 1
         return None
 
+    def first_parked(self):
+        """The longest-waiting parked waiter, left in place (mutex held); None if none."""
+        for w in self._waiters:
+            if w.state == PARKED:
+                return w
+        return None
+
     def claim_all(self, value=True):
-        """Claim every parked waiter, in FIFO order (mutex held)."""
+        """Claim and deliver every parked waiter, in FIFO order (mutex held); return how many."""
         waiters = self._waiters
         self._waiters = deque()
         self._stale = 0
-        out = []
+        n = 0
         for w in waiters:
             if w.state == PARKED:
                 w.state = WOKEN
                 w.value = value
-                out.append(w)
-        return out
+                deliver(w)
+                n += 1
+        return n
 
     def wait(self, timeout=None, reason=None):
         """Park the current green thread at the back of the queue.
@@ -205,18 +225,12 @@ class WaitQueue:
     def wake_one(self, value=True):
         """Wake the longest-waiting parked waiter; return it, or None if there is none."""
         with self.mutex:
-            w = self.claim_next(value)
-        if w is not None:
-            deliver(w)
-        return w
+            return self.claim_next(value)
 
     def wake_all(self, value=True):
         """Wake every parked waiter, in FIFO order; return how many were woken."""
         with self.mutex:
-            woken = self.claim_all(value)
-        for w in woken:
-            deliver(w)
-        return len(woken)
+            return self.claim_all(value)
 
     def waiters(self):
         """The parked waiters, first to be woken first (a snapshot)."""

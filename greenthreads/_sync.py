@@ -8,20 +8,35 @@ signatures, return values, exception types and messages, reprs and the
 longest waiter, so a releaser cannot barge ahead of threads already waiting.
 """
 
-import sys
 import threading as _std_threading
 import time
 import warnings
 
 from ._hub import _real_allocate_lock
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
-from ._park import Waiter, WaitQueue, park, deliver, _claim, WOKEN, CANCELLED
+from ._park import Waiter, WaitQueue, park, _claim, WOKEN, CANCELLED
 
 __all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier',
            'BrokenBarrierError']
 
 _monotonic = time.monotonic
-_PY313 = sys.version_info >= (3, 13)
+
+
+def _stdlib_has_repr(name):
+    # Reprs and checks follow the running Python's own classes (some arrived
+    # in 3.13, some were backported to 3.11/3.12 point releases).
+    return '__repr__' in vars(getattr(_std_threading, name))
+
+
+def _stdlib_barrier_rejects_zero_parties():
+    try:
+        _std_threading.Barrier(0)
+    except ValueError:
+        return True
+    return False
+
+
+_BARRIER_CHECKS_PARTIES = _stdlib_barrier_rejects_zero_parties()
 
 # The stdlib's own class, so ``except threading.BrokenBarrierError`` catches ours.
 BrokenBarrierError = _std_threading.BrokenBarrierError
@@ -128,16 +143,9 @@ class Condition:
         q = self._waiters
         if not q._waiters:
             return
-        woken = []
         with q.mutex:
-            while n > 0:
-                waiter = q.claim_next()
-                if waiter is None:
-                    break
-                woken.append(waiter)
+            while n > 0 and q.claim_next() is not None:
                 n -= 1
-        for waiter in woken:
-            deliver(waiter)
 
     def notify_all(self):
         """Wake every thread waiting on this condition."""
@@ -165,7 +173,7 @@ class Semaphore:
         self._value = value
         self._waiters = WaitQueue()
 
-    if _PY313:
+    if _stdlib_has_repr('Semaphore'):
         def __repr__(self):
             cls = self.__class__
             return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: value={self._value}>'
@@ -203,19 +211,14 @@ class Semaphore:
 
     def _give(self, n, limit=None):
         q = self._waiters
-        woken = []
         with q.mutex:
             if limit is not None and self._value + n > limit:
                 raise ValueError('Semaphore released too many times')
             while n:
-                waiter = q.claim_next()
-                if waiter is None:
+                if q.claim_next() is None:   # no waiter left: bank the rest
                     self._value += n
                     break
-                woken.append(waiter)
                 n -= 1
-        for waiter in woken:
-            deliver(waiter)
 
     def __exit__(self, t, v, tb):
         self.release()
@@ -228,7 +231,7 @@ class BoundedSemaphore(Semaphore):
         super().__init__(value)
         self._initial_value = value
 
-    if _PY313:
+    if _stdlib_has_repr('BoundedSemaphore'):
         def __repr__(self):
             cls = self.__class__
             return (f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}:'
@@ -248,7 +251,7 @@ class Event:
         self._flag = False
         self._waiters = None
 
-    if _PY313:
+    if _stdlib_has_repr('Event'):
         def __repr__(self):
             cls = self.__class__
             status = 'set' if self._flag else 'unset'
@@ -302,7 +305,7 @@ class Barrier:
     """
 
     def __init__(self, parties, action=None, timeout=None):
-        if _PY313 and parties < 1:
+        if _BARRIER_CHECKS_PARTIES and parties < 1:
             raise ValueError('parties must be > 0')
         self._cond = Condition(Lock())
         self._action = action
@@ -311,7 +314,7 @@ class Barrier:
         self._state = 0
         self._count = 0
 
-    if _PY313:
+    if _stdlib_has_repr('Barrier'):
         def __repr__(self):
             cls = self.__class__
             if self.broken:

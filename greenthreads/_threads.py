@@ -48,8 +48,11 @@ excepthook = __excepthook__ = _std_threading.__excepthook__
 #: ident -> Thread for every live thread: started green threads, the main
 #: thread, and dummies for greenlets/OS threads not started by us.
 _active = {}
-#: Live non-daemon threads in start order; the exit hook joins them.
+#: Live non-daemon threads (and 3.13 thread handles) in start order; the
+#: exit hook joins them.
 _nondaemon = {}
+#: [number of running green threads started by Thread or _thread]
+_live = [0]
 _counter = itertools.count(1).__next__
 
 
@@ -75,7 +78,10 @@ def current_thread():
     """
     g = getcurrent()
     if g.__class__ is Runner:
-        return g.thread
+        thread = g.thread
+        if thread is None:   # started by _thread.start_new_thread: no Thread object
+            thread = g.thread = _DummyThread(g)
+        return thread
     try:
         return _active[_real_get_ident() if g.parent is None else id(g)]
     except KeyError:
@@ -343,6 +349,7 @@ class Thread:
         self._native_id = _real_native_id()
         self._started = _STARTED
         _active[ident] = self
+        _live[0] += 1
         if not self._daemonic:
             _nondaemon[self] = None
             if not _exit_hook_registered:
@@ -386,6 +393,7 @@ class Thread:
 
     def _finish(self):
         self._done = True
+        _live[0] -= 1
         _active.pop(self._ident, None)
         _nondaemon.pop(self, None)
         g = self._greenlet
@@ -564,7 +572,11 @@ class _DummyThread(Thread):
         self._started = _STARTED
         self._ident = ident = ident_of(glet)
         self._native_id = _real_native_id()
-        self._glet_ref = weakref.ref(glet, lambda _, ident=ident, me=weakref.ref(self): _forget(ident, me))
+        # A pooled runner outlives the job it runs: _forget_dummy_of ends the
+        # dummy with the job; any other greenlet ends it by being freed.
+        callback = None if glet.__class__ is Runner else \
+            (lambda _, ident=ident, me=weakref.ref(self): _forget(ident, me))
+        self._glet_ref = weakref.ref(glet, callback)
         _active[ident] = self
 
     @property
@@ -598,6 +610,16 @@ def _forget(ident, ref):
         thread._done = True
 
 
+def _forget_dummy_of(runner, ident):
+    """End the dummy Thread that stood for a raw job on ``runner``, if one was made."""
+    thread = runner.thread
+    if thread is not None:
+        runner.thread = None
+        thread._done = True
+        if _active.get(ident) is thread:
+            del _active[ident]
+
+
 _main_thread = _MainThread()
 
 
@@ -608,6 +630,8 @@ _exit_hook_registered = False
 def _register_exit_hook():
     """Run :func:`_shutdown` from ``threading._shutdown``, like real non-daemon threads."""
     global _exit_hook_registered
+    if _exit_hook_registered:
+        return
     _exit_hook_registered = True
     try:
         _std_threading._register_atexit(_shutdown)

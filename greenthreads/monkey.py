@@ -1,0 +1,164 @@
+"""Make the standard library cooperative by replacing module attributes.
+
+Every patch is one row of a table: (module, attribute, green replacement).
+:func:`patch_thread` applies the ``_thread`` / ``threading`` / ``time`` rows;
+the originals stay reachable through :func:`get_original`, and
+:func:`is_patched` tells what was replaced.  Patching is idempotent.
+
+Patch as early as possible, before other modules copy names out of
+``threading`` (``from threading import Lock`` made earlier keeps the real
+class).  Locks the standard library created before patching and still uses
+(``logging``'s, ``concurrent.futures``' shutdown lock) are replaced as well.
+"""
+
+import sys
+import time as _time
+import _thread
+import threading as _threading
+
+from . import _green_thread as green_thread
+from . import _locks, _local, _sync, _threads
+from ._park import sleep as _green_sleep
+
+__all__ = ['patch_thread', 'patch_time', 'get_original', 'is_patched']
+
+_MISSING = object()
+#: (module name, attribute) -> the value it had before we patched it
+_saved = {}
+
+
+def _patch_module(module, replacements):
+    """Set each ``name: value`` on ``module``, remembering the first original."""
+    for name, value in replacements.items():
+        key = (module.__name__, name)
+        if key not in _saved:
+            _saved[key] = module.__dict__.get(name, _MISSING)
+        setattr(module, name, value)
+
+
+def get_original(module, name):
+    """The value ``module.name`` had before greenthreads patched it.
+
+    ``module`` is a module or its name.  Unpatched names give the current value.
+    """
+    modname = module if isinstance(module, str) else module.__name__
+    value = _saved.get((modname, name), _MISSING)
+    if value is _MISSING:
+        return getattr(sys.modules[modname] if isinstance(module, str) else module, name)
+    return value
+
+
+def is_patched(module, name=None):
+    """True if ``module`` (or its attribute ``name``) was patched."""
+    modname = module if isinstance(module, str) else module.__name__
+    if name is not None:
+        return (modname, name) in _saved
+    return any(key[0] == modname for key in _saved)
+
+
+# ------------------------------------------------------------------ time
+def _sleep(secs):
+    """time.sleep for green threads: parks only the calling thread (``sleep(0)`` yields)."""
+    if secs.__class__ is not float and secs.__class__ is not int:
+        secs = _seconds(secs)
+    if not secs >= 0:
+        _real_sleep(secs)   # negative or NaN: raises its ValueError, never sleeps
+    _green_sleep(secs)
+
+
+_real_sleep = _time.sleep
+
+
+def _seconds(secs):
+    """Convert as time.sleep does; what it rejects gets its own TypeError."""
+    kind = type(secs)
+    if isinstance(secs, (str, bytes)) or not (hasattr(kind, '__float__') or hasattr(kind, '__index__')):
+        _real_sleep(secs)   # raises TypeError without sleeping
+    return float(secs)
+
+
+def patch_time():
+    """Replace ``time.sleep`` with the green sleep."""
+    _patch_module(_time, {'sleep': _sleep})
+
+
+# ---------------------------------------------------------------- thread
+def _thread_table():
+    """The ``_thread`` rows: every name the running Python's ``_thread`` has that we provide."""
+    table = {}
+    for name in green_thread.__all__ + ['_set_sentinel', 'start_joinable_thread', '_ThreadHandle',
+                                        '_make_thread_handle', '_get_main_thread_ident',
+                                        '_shutdown']:
+        if hasattr(_thread, name) and getattr(green_thread, name, None) is not None:
+            table[name] = getattr(green_thread, name)
+    return table
+
+
+def _threading_table():
+    """The ``threading`` rows: public names plus its private copies of ``_thread``."""
+    table = {
+        'Thread': _threads.Thread, 'Timer': _threads.Timer,
+        'Lock': _locks.Lock, 'RLock': _locks.RLock, '_CRLock': _locks.RLock,
+        '_allocate_lock': _locks.Lock,
+        'Condition': _sync.Condition, 'Semaphore': _sync.Semaphore,
+        'BoundedSemaphore': _sync.BoundedSemaphore, 'Event': _sync.Event,
+        'Barrier': _sync.Barrier, 'local': _local.local,
+        'current_thread': _threads.current_thread, 'currentThread': _threads.currentThread,
+        'main_thread': _threads.main_thread,
+        'enumerate': _threads.enumerate, 'active_count': _threads.active_count,
+        'activeCount': _threads.activeCount, '_enumerate': _threads.enumerate,
+        'get_ident': _threads.get_ident,
+        'settrace': _threads.settrace, 'setprofile': _threads.setprofile,
+        'gettrace': _threads.gettrace, 'getprofile': _threads.getprofile,
+        '_active': _threads._active, '_DummyThread': _threads._DummyThread,
+        '_MainThread': _threads._MainThread,
+        '_start_new_thread': green_thread.start_new_thread,
+        '_set_sentinel': green_thread._set_sentinel,
+        '_start_joinable_thread': green_thread.start_joinable_thread,
+        '_ThreadHandle': green_thread._ThreadHandle,
+        '_make_thread_handle': green_thread._make_thread_handle,
+        '_get_main_thread_ident': green_thread._get_main_thread_ident,
+        '_thread_shutdown': green_thread._shutdown,
+        '_LockType': _locks.Lock,
+    }
+    if sys.version_info >= (3, 12):
+        table['settrace_all_threads'] = _threads.settrace_all_threads
+        table['setprofile_all_threads'] = _threads.setprofile_all_threads
+    # Only names this Python's threading really has: never invent attributes.
+    return {name: value for name, value in table.items() if hasattr(_threading, name)}
+
+
+def patch_thread():
+    """Make ``threading``, ``_thread`` and ``time.sleep`` green.
+
+    Afterwards ``threading.Thread`` and ``_thread.start_new_thread`` start
+    green threads, every lock/condition/event/semaphore/barrier made through
+    ``threading`` or ``_thread`` is green, and a replaced
+    ``threading.excepthook`` is honoured by green threads.
+    """
+    _patch_module(_thread, _thread_table())
+    _patch_module(_threading, _threading_table())
+    if _threading not in _threads._excepthook_modules:
+        _threads._excepthook_modules.append(_threading)
+    import _threading_local
+    _patch_module(_threading_local, {'local': _local.local})
+    patch_time()
+    _replace_existing_locks()
+
+
+def _replace_existing_locks():
+    """Swap in green locks for locks the stdlib made before patching and keeps using.
+
+    A real lock held by one green thread while it waits would block the whole
+    hub when a second green thread asks for it.
+    """
+    logging = sys.modules.get('logging')
+    if logging is not None and not isinstance(logging._lock, _locks.RLock):
+        _patch_module(logging, {'_lock': _locks.RLock()})
+        for ref in list(getattr(logging, '_handlerList', [])):
+            handler = ref()
+            if handler is not None and not isinstance(getattr(handler, 'lock', None), _locks.RLock):
+                handler.createLock()
+    futures_thread = sys.modules.get('concurrent.futures.thread')
+    if futures_thread is not None and not isinstance(futures_thread._global_shutdown_lock, _locks.Lock):
+        _patch_module(futures_thread, {'_global_shutdown_lock': _locks.Lock()})

@@ -1,0 +1,461 @@
+"""Primitives: switch-free fast paths, FIFO handoff, RLock re-entry, real OS threads.
+
+(CPython's own lock tests run in test_cpython_suites.py; these cover what they
+cannot see: switches, fairness, atomicity and cross-OS-thread use.)
+"""
+
+import gc
+import sys
+import threading as std_threading
+import time
+
+import greenlet
+import pytest
+
+import greenthreads
+from greenthreads import Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier
+
+
+class SwitchCounter:
+    """Counts greenlet switches while active (greenlet's own trace hook)."""
+
+    def __enter__(self):
+        self.count = 0
+        self._old = greenlet.settrace(self._trace)
+        return self
+
+    def _trace(self, event, args):
+        if event in ('switch', 'throw'):
+            self.count += 1
+        if self._old is not None:
+            self._old(event, args)
+
+    def __exit__(self, *exc):
+        greenlet.settrace(self._old)
+
+
+def spawn(fn, *args, **kw):
+    t = greenthreads.Thread(target=fn, args=args, kwargs=kw)
+    t.start()
+    return t
+
+
+# ------------------------------------------------------------ fast paths
+def test_uncontended_and_non_blocking_paths_never_switch():
+    lock, rlock, sem, ev = Lock(), RLock(), Semaphore(2), Event()
+    cond = Condition(Lock())
+    held = Lock()
+    held.acquire()
+    spawn(held.acquire)          # a runnable thread that a switch would run
+    with SwitchCounter() as sc:
+        for _ in range(100):
+            with lock:
+                pass
+            with rlock:
+                with rlock:
+                    pass
+            assert held.acquire(False) is False        # failed try: no yield
+            assert held.acquire(timeout=0) is False           # zero timeout: no yield either
+            with sem:
+                pass
+            ev.set()
+            ev.clear()
+            assert ev.wait(0) is False
+            with cond:
+                cond.notify()
+                cond.notify_all()
+                assert cond.wait(0) is False
+    assert sc.count == 0
+    held.release()
+
+
+def test_release_with_waiters_does_not_switch():
+    lock = Lock()
+    lock.acquire()
+    t = spawn(lock.acquire)
+    greenthreads.sleep(0)
+    with SwitchCounter() as sc:
+        lock.release()       # hands over; the waiter runs at our next block
+    assert sc.count == 0
+    t.join()
+    assert lock.locked()     # owned by the (finished) waiter
+
+
+# -------------------------------------------------------------- fairness
+@pytest.mark.parametrize('kind', [Lock, RLock])
+def test_lock_is_fifo_and_releasers_do_not_barge(kind):
+    lock = kind()
+    order = []
+
+    def worker(i):
+        for _ in range(50):
+            with lock:
+                order.append(i)
+                greenthreads.sleep(0)
+    threads = [spawn(worker, i) for i in range(4)]
+    for t in threads:
+        t.join()
+    # Every release had waiters, so ownership must rotate strictly.
+    changes = sum(a != b for a, b in zip(order, order[1:]))
+    assert changes == len(order) - 1
+    assert order == [0, 1, 2, 3] * 50
+
+
+def test_waiters_acquire_in_arrival_order():
+    lock = Lock()
+    lock.acquire()
+    got = []
+    threads = [spawn(lambda i=i: (lock.acquire(), got.append(i), lock.release())) for i in range(10)]
+    greenthreads.sleep(0)
+    lock.release()
+    for t in threads:
+        t.join()
+    assert got == list(range(10))
+
+
+def test_semaphore_hands_units_in_arrival_order():
+    sem = Semaphore(0)
+    got = []
+    threads = [spawn(lambda i=i: (sem.acquire(), got.append(i))) for i in range(5)]
+    greenthreads.sleep(0)
+    sem.release(2)
+    assert sem.acquire(False) is False      # the units went to the waiters
+    sem.release(3)
+    for t in threads:
+        t.join()
+    assert got == list(range(5))
+
+
+def test_timed_out_waiter_does_not_receive_the_lock():
+    lock = Lock()
+    lock.acquire()
+    results = []
+    t1 = spawn(lambda: results.append(('t1', lock.acquire(timeout=0.01))))
+    t2 = spawn(lambda: results.append(('t2', lock.acquire(timeout=5))))
+    greenthreads.sleep(0.05)     # t1 gives up
+    lock.release()
+    t1.join()
+    t2.join()
+    assert results == [('t1', False), ('t2', True)]
+    lock.release()
+
+
+def test_exception_while_woken_gives_the_lock_back(capsys):
+    lock = Lock()
+    lock.acquire()
+    t = spawn(lock.acquire)
+    greenthreads.sleep(0)
+    hub = greenthreads._hub.get_hub()
+    # The exception reaches t after the lock was handed to it, before it ran.
+    hub.call_soon(lambda _: t._greenlet.throw(KeyError('interrupted')))
+    lock.release()
+    t.join()
+    assert not lock.locked()                 # t passed it back on the way out
+    assert 'KeyError' in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ RLock atomicity
+def _reentry_at_every_line(rlock, action):
+    """Run ``action`` with a tracer that, at every line of the RLock's code,
+    takes and releases the same RLock from the same green thread: what a GC
+    callback or a signal handler may do between any two bytecodes."""
+    code_names = {'acquire', 'release', '_release_all', '_wait', '_rescue', '_handoff',
+                  '_release_save', '_acquire_restore'}
+    lock_file = greenthreads._locks.__file__
+    hits = [0]
+    inside = [False]
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != lock_file or frame.f_code.co_name not in code_names:
+            return None
+
+        def local_trace(frame, event, arg):
+            if event == 'line' and not inside[0]:
+                inside[0] = True
+                try:
+                    with rlock:          # the re-entrant "callback"
+                        hits[0] += 1
+                finally:
+                    inside[0] = False
+            return local_trace
+        return local_trace
+
+    sys.settrace(tracer)
+    try:
+        action()
+    finally:
+        sys.settrace(None)
+    return hits[0]
+
+
+def test_rlock_survives_reentry_at_every_line_uncontended():
+    rlock = RLock()
+
+    def action():
+        for _ in range(3):
+            rlock.acquire()
+            rlock.acquire()
+            rlock.release()
+            rlock.release()
+    hits = _reentry_at_every_line(rlock, action)
+    assert hits > 20
+    assert not rlock.locked() and rlock._recursion_count() == 0
+    assert rlock.acquire(False)
+    rlock.release()
+
+
+def test_rlock_survives_reentry_during_handoff():
+    # The critical window: the last release handing the lock to a waiter.
+    rlock = RLock()
+    done = []
+    rlock.acquire()
+    waiter = spawn(lambda: (rlock.acquire(), done.append('waiter'), rlock.release()))
+    greenthreads.sleep(0)
+    hits = _reentry_at_every_line(rlock, rlock.release)
+    assert hits > 0
+    waiter.join()
+    assert done == ['waiter']
+    assert not rlock.locked()
+
+
+def test_rlock_gc_callback_takes_the_lock():
+    rlock = RLock()
+    log = []
+
+    class Finalized:
+        def __del__(self):
+            with rlock:
+                log.append('finalizer')
+
+    def churn():
+        for _ in range(200):
+            with rlock:
+                a = Finalized()
+                a.cycle = a          # freed only by the cyclic GC, at any allocation
+                del a
+    old = gc.get_threshold()
+    gc.set_threshold(5)
+    try:
+        threads = [spawn(churn) for _ in range(3)]
+        for t in threads:
+            t.join()
+        gc.collect()
+    finally:
+        gc.set_threshold(*old)
+    assert len(log) == 600
+    assert not rlock.locked()
+
+
+def test_rlock_ownership_and_messages():
+    rlock = RLock()
+    assert rlock.acquire() is True and rlock.acquire() is True
+    assert rlock._recursion_count() == 2
+    out = []
+    t = spawn(lambda: out.append((rlock.acquire(False), _err(rlock.release))))
+    t.join()
+    assert out == [(False, (RuntimeError, 'cannot release un-acquired lock'))]
+    rlock.release()
+    rlock.release()
+    assert _err(rlock.release) == (RuntimeError, 'cannot release un-acquired lock')
+
+
+def _err(fn):
+    try:
+        fn()
+    except Exception as exc:
+        return type(exc), str(exc)
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize('factory', [Lock, RLock, std_threading.Lock, std_threading.RLock])
+@pytest.mark.parametrize('args', [(False, 1), (True, -2), (True, 1e100), (True, None),
+                                  (True, float('nan')), (True, 'x')])
+def test_acquire_argument_errors_match_cpython(factory, args):
+    real = std_threading.Lock()
+    assert _err(lambda: factory().acquire(*args)) == _err(lambda: real.acquire(*args))
+
+
+def test_return_values_match_cpython(mod):
+    lock, rlock = mod.Lock(), mod.RLock()
+    with lock as v:
+        assert v is True
+    assert rlock.acquire() is True and rlock.acquire() is True
+    assert rlock.release() is None and rlock.release() is None
+    assert lock.acquire() is True and lock.release() is None
+    assert _err(lock.release) == (RuntimeError, 'release unlocked lock')
+    sem = mod.BoundedSemaphore(1)
+    assert _err(sem.release) == (ValueError, 'Semaphore released too many times')
+    assert _err(lambda: sem.release(0)) == (ValueError, 'n must be one or more')
+    assert _err(lambda: mod.Semaphore(-1)) == (ValueError, 'semaphore initial value must be >= 0')
+    assert _err(lambda: sem.acquire(False, 1)) == (ValueError, "can't specify timeout for non-blocking acquire")
+    ev = mod.Event()
+    assert ev.wait(-1) is False and ev.wait(0) is False
+    ev.set()
+    assert ev.wait(-1) is True and ev.wait() is True
+    cond = mod.Condition()
+    assert _err(cond.wait) == (RuntimeError, 'cannot wait on un-acquired lock')
+    assert _err(cond.notify) == (RuntimeError, 'cannot notify on un-acquired lock')
+
+
+def test_reprs_follow_cpython_shapes(mod):
+    import re
+    assert re.fullmatch(r'<unlocked \S+ object at 0x[0-9a-f]+>', repr(mod.Lock()))
+    r = mod.RLock()
+    r.acquire()
+    assert re.fullmatch(r'<locked \S+RLock object owner=\d+ count=1 at 0x[0-9a-f]+>', repr(r))
+    assert f'owner={mod.get_ident()}' in repr(r)
+    r.release()
+    assert re.fullmatch(r'<Condition\(<unlocked \S+RLock object owner=0 count=0 at 0x[0-9a-f]+>, 0\)>',
+                        repr(mod.Condition()))
+
+
+def test_condition_with_any_lock_like_object():
+    class Wrapped:
+        """A lock-like object without _is_owned/_release_save: the fallbacks apply."""
+        def __init__(self):
+            self.inner = Lock()
+            self.acquire = self.inner.acquire
+            self.release = self.inner.release
+
+        def __enter__(self):
+            return self.inner.__enter__()
+
+        def __exit__(self, *a):
+            return self.inner.__exit__(*a)
+
+    cond = Condition(Wrapped())
+    ready = []
+
+    def consumer():
+        with cond:
+            assert cond.wait_for(lambda: ready, timeout=5)
+    t = spawn(consumer)
+    greenthreads.sleep(0)
+    with cond:
+        ready.append(1)
+        cond.notify()
+    t.join()
+
+
+def test_barrier_action_abort_reset():
+    results = []
+    b = Barrier(3, action=lambda: results.append('action'))
+    threads = [spawn(lambda: results.append(b.wait())) for _ in range(3)]
+    for t in threads:
+        t.join()
+    assert sorted(results[1:]) == [0, 1, 2] and results[0] == 'action'
+    b2 = Barrier(2, timeout=0.01)
+    with pytest.raises(greenthreads.BrokenBarrierError):
+        b2.wait()
+    assert b2.broken
+    b2.reset()
+    assert not b2.broken and b2.n_waiting == 0 and b2.parties == 2
+
+
+# ------------------------------------------------------------ real OS threads
+def _in_os_thread(fn, delay=0.05):
+    t = std_threading.Thread(target=lambda: (time.sleep(delay), fn()))
+    t.start()
+    return t
+
+
+def test_event_set_by_a_real_os_thread_wakes_a_green_waiter():
+    ev = Event()
+    other = spawn(greenthreads.sleep, 0.01)      # the hub keeps scheduling meanwhile
+    os_thread = _in_os_thread(ev.set)
+    assert ev.wait(timeout=10) is True
+    os_thread.join()
+    other.join()
+
+
+@pytest.mark.parametrize('make', [Lock, lambda: Semaphore(0)])
+def test_release_by_a_real_os_thread_wakes_a_green_waiter(make):
+    prim = make()
+    if isinstance(prim, Lock):
+        prim.acquire()
+    got = []
+    waiter = spawn(lambda: got.append(prim.acquire(timeout=10)))
+    greenthreads.sleep(0)
+    os_thread = _in_os_thread(prim.release)
+    waiter.join()
+    os_thread.join()
+    assert got == [True]
+
+
+def test_a_real_os_thread_blocking_on_a_green_event_blocks_only_itself():
+    ev = Event()
+    progress = []
+    os_result = []
+    os_thread = std_threading.Thread(target=lambda: os_result.append(ev.wait(10)))
+    os_thread.start()
+    for i in range(5):           # green threads keep running meanwhile
+        spawn(progress.append, i).join()
+        greenthreads.sleep(0.01)
+    assert progress == list(range(5)) and os_result == []
+    ev.set()
+    os_thread.join(10)
+    assert os_result == [True]
+
+
+def test_real_and_green_threads_share_a_lock_correctly():
+    lock = Lock()
+    counter = [0]
+    n = 2000
+
+    def bump():
+        for _ in range(n):
+            with lock:
+                v = counter[0]
+                if v % 97 == 0:
+                    time.sleep(0)            # let the GIL move mid-critical-section
+                counter[0] = v + 1
+
+    def green_bump():
+        for _ in range(n):
+            with lock:
+                v = counter[0]
+                greenthreads.sleep(0) if v % 89 == 0 else None
+                counter[0] = v + 1
+
+    os_threads = [std_threading.Thread(target=bump) for _ in range(2)]
+    for t in os_threads:
+        t.start()
+    green = [spawn(green_bump) for _ in range(3)]
+    for t in green:
+        t.join()
+    for t in os_threads:
+        t.join()
+    assert counter[0] == 5 * n
+
+
+def test_real_os_thread_waits_on_condition_notified_by_green_thread():
+    cond = Condition()
+    items = []
+    got = []
+
+    def os_consumer():
+        with cond:
+            assert cond.wait_for(lambda: items, timeout=10)
+            got.append(items.pop())
+    t = std_threading.Thread(target=os_consumer)
+    t.start()
+    greenthreads.sleep(0.05)
+    with cond:
+        items.append('x')
+        cond.notify()
+    t.join(10)
+    assert got == ['x']
+
+
+def test_join_a_green_thread_from_a_real_os_thread():
+    ev = Event()
+    green = spawn(ev.wait)
+    joined = []
+    os_thread = std_threading.Thread(target=lambda: (green.join(10), joined.append(green.is_alive())))
+    os_thread.start()
+    greenthreads.sleep(0.05)
+    assert joined == []
+    ev.set()
+    green.join()
+    os_thread.join(10)
+    assert joined == [False]
