@@ -79,8 +79,13 @@ def current_thread():
     g = getcurrent()
     if g.__class__ is Runner:
         thread = g.thread
-        if thread is None:   # started by _thread.start_new_thread: no Thread object
-            thread = g.thread = _DummyThread(g)
+        if thread is None:
+            # Started by _thread.start_new_thread: a stdlib Thread subclass may
+            # have registered itself under our ident; otherwise, a dummy.
+            thread = _active.get(g.ident)
+            if thread is None:
+                thread = _DummyThread(g)
+            g.thread = thread
         return thread
     try:
         return _active[_real_get_ident() if g.parent is None else id(g)]
@@ -613,8 +618,8 @@ def _forget(ident, ref):
 def _forget_dummy_of(runner, ident):
     """End the dummy Thread that stood for a raw job on ``runner``, if one was made."""
     thread = runner.thread
-    if thread is not None:
-        runner.thread = None
+    runner.thread = None
+    if isinstance(thread, _DummyThread):
         thread._done = True
         if _active.get(ident) is thread:
             del _active[ident]

@@ -1,0 +1,231 @@
+"""monkey.patch_thread(): stdlib threading, _thread and time.sleep made green.
+
+Each test runs in a fresh interpreter, since patching is process-wide.
+"""
+
+import json
+
+import pytest
+
+from conftest import run_script
+
+PRELUDE = '''
+import greenthreads, greenthreads.monkey as monkey
+monkey.patch_thread()
+import threading, _thread, time, json, sys
+'''
+
+
+def run(code, **kw):
+    proc = run_script(PRELUDE + code, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_public_names_are_green_and_originals_kept():
+    proc = run('''
+import greenthreads._threads as gt
+out = {
+    'Thread': threading.Thread is greenthreads.Thread,
+    'Lock': type(threading.Lock()) is greenthreads.Lock,
+    'allocate_lock': type(_thread.allocate_lock()) is greenthreads.Lock,
+    'RLock': type(threading.RLock()) is greenthreads.RLock,
+    'Event': threading.Event is greenthreads.Event,
+    'local': threading.local is greenthreads.local and _thread._local is greenthreads.local,
+    'get_ident': threading.get_ident is greenthreads.get_ident and _thread.get_ident is greenthreads.get_ident,
+    'sleep_green': time.sleep is not monkey.get_original('time', 'sleep'),
+    'original_sleep_real': monkey.get_original(time, 'sleep').__module__ == 'time',
+    'is_patched': [monkey.is_patched('threading'), monkey.is_patched(_thread, 'start_new_thread'),
+                   monkey.is_patched('time', 'time')],
+    'main': threading.main_thread() is threading.current_thread(),
+    'main_ident': threading.main_thread().ident == monkey.get_original('_thread', 'get_ident')(),
+}
+print(json.dumps(out))
+''')
+    out = json.loads(proc.stdout)
+    assert out.pop('is_patched') == [True, True, False]
+    assert all(out.values()), out
+
+
+def test_patching_twice_changes_nothing():
+    proc = run('''
+before = (threading.Lock, _thread.start_new_thread, time.sleep)
+monkey.patch_thread()
+print(before == (threading.Lock, _thread.start_new_thread, time.sleep),
+      monkey.get_original('time', 'sleep') is not time.sleep)
+''')
+    assert proc.stdout.split() == ['True', 'True']
+
+
+def test_start_new_thread_gives_green_threads():
+    proc = run('''
+natives, names = set(), []
+done = threading.Event()
+def worker(i, stop=None):
+    time.sleep(0.05)
+    natives.add(threading.get_native_id())
+    names.append(threading.current_thread().name.split('-')[0])
+    if len(names) == 50:
+        done.set()
+t0 = time.monotonic()
+for i in range(50):
+    _thread.start_new_thread(worker, (i,), {'stop': None})
+assert _thread._count() == 50
+done.wait(10)
+print(len(natives), time.monotonic() - t0 < 2, set(names), _thread._count())
+''')
+    assert proc.stdout.split() == ['1', 'True', "{'Dummy'}", '0']
+
+
+def test_start_new_thread_errors_match_cpython():
+    proc = run('''
+real = monkey.get_original('_thread', 'start_new_thread')
+def err(fn, *a):
+    try:
+        fn(*a)
+    except Exception as e:
+        return type(e).__name__ + ': ' + str(e)
+cases = [(1, ()), (print, []), (print, (), 1)]
+print(json.dumps([[err(_thread.start_new_thread, *c), err(real, *c)] for c in cases]))
+''')
+    for ours, theirs in json.loads(proc.stdout):
+        assert ours == theirs and ours is not None
+
+
+def test_unhandled_exception_in_raw_thread_goes_to_unraisablehook():
+    proc = run('''
+seen = []
+sys.unraisablehook = lambda args: seen.append((args.exc_type.__name__, args.err_msg, args.object))
+def boom():
+    raise ValueError('x')
+_thread.start_new_thread(boom, ())
+time.sleep(0.01)
+print(seen[0][0], 'thread started by' in seen[0][1])
+''')
+    assert proc.stdout.split() == ['ValueError', 'True']
+
+
+def test_green_sleep_validates_like_time_sleep():
+    proc = run('''
+real = monkey.get_original('time', 'sleep')
+def err(fn, a):
+    try:
+        fn(a)
+    except Exception as e:
+        return type(e).__name__ + ': ' + str(e)
+from decimal import Decimal
+print(json.dumps([[err(time.sleep, a), err(real, a)] for a in (-1, float('nan'), 'x', None)]))
+time.sleep(Decimal('0.001')); time.sleep(True - 1); time.sleep(0.001)
+''')
+    for ours, theirs in json.loads(proc.stdout.splitlines()[0]):
+        assert ours == theirs and ours is not None
+
+
+def test_stdlib_thread_subclass_defined_before_patching_runs_green():
+    # A class made from the real threading.Thread before patching goes through
+    # threading's private _thread copies (_start_new_thread/_set_sentinel on
+    # 3.10-3.12, _start_joinable_thread/_ThreadHandle on 3.13).
+    proc = run_script('''
+import threading, time
+class Early(threading.Thread):
+    def run(self):
+        time.sleep(0.05)
+        self.native = threading.get_native_id()
+        self.me = threading.current_thread() is self
+import greenthreads.monkey
+greenthreads.monkey.patch_thread()
+ts = [Early() for _ in range(20)]
+t0 = time.monotonic()
+for t in ts:
+    t.start()
+assert all(t.is_alive() for t in ts)
+for t in ts:
+    t.join()
+print(time.monotonic() - t0 < 2, {t.native for t in ts} == {threading.get_native_id()},
+      all(t.me for t in ts), any(t.is_alive() for t in ts))
+late = Early()
+late.start()          # not joined: threading's own shutdown must wait for it
+''')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ['True', 'True', 'True', 'False']
+
+
+def test_non_daemon_threads_finish_at_exit_under_patch():
+    proc = run('''
+def worker(i):
+    time.sleep(0.05)
+    print('done', i, flush=True)
+for i in range(3):
+    threading.Thread(target=worker, args=(i,)).start()
+''')
+    assert sorted(proc.stdout.splitlines()) == ['done 0', 'done 1', 'done 2']
+
+
+def test_replaced_threading_excepthook_is_honoured():
+    proc = run('''
+seen = []
+threading.excepthook = lambda args: seen.append(args.exc_type.__name__)
+t = threading.Thread(target=lambda: 1 / 0)
+t.start(); t.join()
+print(seen)
+''')
+    assert proc.stdout.strip() == "['ZeroDivisionError']"
+
+
+def test_logging_lock_made_before_patching_does_not_block_the_hub():
+    # logging's module lock and handler locks exist before the patch; a
+    # handler whose emit blocks (green sleep) while holding its lock must
+    # only park the other loggers, never the hub.
+    proc = run_script('''
+import logging, io
+stream = io.StringIO()
+handler = logging.StreamHandler(stream)
+logging.getLogger().addHandler(handler)
+logging.getLogger().setLevel(logging.INFO)
+import greenthreads.monkey
+greenthreads.monkey.patch_thread()
+import threading, time
+class SlowHandler(logging.Handler):
+    def emit(self, record):
+        time.sleep(0.001)
+logging.getLogger().addHandler(SlowHandler())
+def worker(i):
+    for j in range(5):
+        logging.info('w%d %d', i, j)
+        time.sleep(0)
+ts = [threading.Thread(target=worker, args=(i,)) for i in range(20)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(len(stream.getvalue().splitlines()), type(logging._lock).__name__, type(handler.lock).__name__)
+''', timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ['100', 'RLock', 'RLock']
+    assert 'greenthreads' in run_script('''
+import logging, greenthreads.monkey
+greenthreads.monkey.patch_thread()
+print(type(logging._lock).__module__)
+''').stdout
+
+
+def test_deadlock_detection_under_patch():
+    proc = run_script('''
+import greenthreads.monkey
+greenthreads.monkey.patch_thread()
+import threading, time
+a, b = threading.Lock(), threading.Lock()
+def one():
+    with a:
+        time.sleep(0.01)
+        with b:
+            pass
+def two():
+    with b:
+        time.sleep(0.01)
+        with a:
+            pass
+t1 = threading.Thread(target=one, name='one'); t2 = threading.Thread(target=two, name='two')
+t1.start(); t2.start(); t1.join()
+''', timeout=60)
+    assert proc.returncode == 1
+    assert 'DeadlockError' in proc.stderr
+    assert '<Thread(one, started' in proc.stderr and '<Thread(two, started' in proc.stderr
