@@ -101,8 +101,7 @@ class Lock:
                 self.release()
             raise
 
-    def __enter__(self):
-        return self.acquire()
+    __enter__ = acquire
 
     def release(self):
         """Release the lock, handing it to the longest waiter if there is one."""
