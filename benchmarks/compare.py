@@ -1,0 +1,214 @@
+"""Run every case on every backend, interleaved, and write the comparison.
+
+    python -m benchmarks.compare [--rounds 5] [--million] [--out benchmarks/results]
+
+Each backend runs in its own worker process.  Rounds interleave the backends
+(rotating the order each round) so that machine noise hits all of them
+alike; the table reports medians and ratios against gevent (native API) and
+gevent-patched (threading code under ``gevent.monkey.patch_all()``).
+``sleepers`` runs once per round in a fresh process per backend (peak RSS is
+per process); ``--million`` adds greenthreads with 1,000,000 sleepers.
+
+Writes ``results.json`` (every run), ``results.md`` (the tables) and
+``chart.png`` (needs matplotlib, in the ``bench`` extra).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+
+from . import cases
+from .runner import Worker, available_backends
+
+# (case, metric, against, bound, description): the issue's targets.
+TARGETS = [
+    ('spawn_join', 'us', 'gevent-patched', 0.5, '≤ 0.5 × gevent-patched'),
+    ('spawn_join', 'us', 'gevent', 1.0, '≤ 1.0 × gevent'),
+    ('switch', 'us', 'gevent', 0.8, '≤ 0.8 × gevent'),
+    ('lock_uncontended', 'us', 'gevent', 1.0, '≤ 1.0 × gevent'),
+    ('lock_uncontended', 'us', 'threading', 1.5, '≤ 1.5 × OS-thread lock'),
+    ('rlock_uncontended', 'us', 'gevent-patched', 0.5, '≤ 0.5 × gevent-patched'),
+    ('lock_contended', 'us', 'gevent', 1.2, '≤ 1.2 × gevent'),
+    ('lock_contended', 'handoff_ratio', None, 0.9, 'ownership changes on ≥ 90 % of releases with waiters'),
+    ('queue', 'us', 'gevent-patched', 1.0, '≤ 1.0 × gevent-patched'),
+    ('sleepers', 'kb_per_thread', 'gevent', 1.0, 'KB per thread ≤ 1.0 × gevent'),
+]
+
+
+def machine():
+    cpu = platform.processor()
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    cpu = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = {}
+    for mod in ('greenlet', 'gevent', 'eventlet'):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    return {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
+            'platform': platform.platform(), 'versions': versions,
+            'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}
+
+
+def run(rounds, million, log):
+    backends = available_backends()
+    runs = []   # dicts: case, backend, round, n, seconds, us, extras...
+    workers = {b: Worker(b) for b in backends}
+    try:
+        for r in range(rounds):
+            order = backends[r % len(backends):] + backends[:r % len(backends)]
+            for case in cases.CASES:
+                if case == 'sleepers':
+                    continue
+                for b in order:
+                    n = cases.size(case, b)
+                    res = workers[b].run(case, n)
+                    if res is None:
+                        continue
+                    res.update(case=case, backend=b, round=r, n=n, us=res['seconds'] / res['ops'] * 1e6)
+                    runs.append(res)
+                    log(f'round {r + 1}/{rounds} {case:18} {b:17} {res["us"]:9.3f} us/op')
+            for b in order:
+                n = cases.size('sleepers', b)
+                with Worker(b) as w:
+                    res = w.run('sleepers', n)
+                res.update(case='sleepers', backend=b, round=r, n=n, us=res['seconds'] / res['ops'] * 1e6)
+                runs.append(res)
+                log(f'round {r + 1}/{rounds} sleepers n={n:<9} {b:17} {res["seconds"]:7.2f} s '
+                    f'{res["kb_per_thread"]:6.2f} KB/thread')
+    finally:
+        for w in workers.values():
+            w.close()
+    if million:
+        with Worker('greenthreads') as w:
+            res = w.run('sleepers', 1_000_000)
+        res.update(case='sleepers_1m', backend='greenthreads', round=0, n=1_000_000,
+                   us=res['seconds'] / res['ops'] * 1e6)
+        runs.append(res)
+        log(f'1,000,000 greenthreads sleepers: {res["seconds"]:.2f} s, '
+            f'{res["kb_per_thread"]:.2f} KB/thread')
+    return backends, runs
+
+
+def medians(runs):
+    out = {}
+    for run in runs:
+        key = (run['case'], run['backend'])
+        out.setdefault(key, []).append(run)
+    return {key: {metric: statistics.median(r[metric] for r in rs)
+                  for metric in ('us', 'seconds', 'handoff_ratio', 'kb_per_thread') if metric in rs[0]}
+            for key, rs in out.items()}
+
+
+def table(backends, med, info, rounds):
+    lines = [f'Measured {info["date"]} on {info["cpu"]} ({info["cores"]} cores), '
+             f'Python {info["python"]}, ' + ', '.join(f'{k} {v}' for k, v in info['versions'].items())
+             + f'; median of {rounds} interleaved rounds (`python -m benchmarks.compare`).', '']
+    lines.append('µs per operation (lower is better); ratios are greenthreads ÷ the anchor.')
+    lines.append('')
+    head = '| case | ' + ' | '.join(backends) + ' | ÷ gevent | ÷ gevent-patched |'
+    lines += [head, '|' + '---|' * (len(backends) + 3)]
+    for case in cases.CASES:
+        row = [case]
+        for b in backends:
+            m = med.get((case, b))
+            row.append('–' if m is None else f'{m["us"]:.3f}')
+        ours = med.get((case, 'greenthreads'))
+        for anchor in ('gevent', 'gevent-patched'):
+            theirs = med.get((case, anchor))
+            row.append(f'{ours["us"] / theirs["us"]:.2f}' if ours and theirs else '–')
+        lines.append('| ' + ' | '.join(row) + ' |')
+    lines += ['', 'Fairness and memory:', '',
+              '| measure | ' + ' | '.join(backends) + ' |', '|' + '---|' * (len(backends) + 1)]
+    lines.append('| lock_contended: share of releases with waiters that changed owner | ' + ' | '.join(
+        f'{med[("lock_contended", b)]["handoff_ratio"]:.0%}' if ('lock_contended', b) in med else '–'
+        for b in backends) + ' |')
+    lines.append('| sleepers: KB per sleeping thread | ' + ' | '.join(
+        f'{med[("sleepers", b)]["kb_per_thread"]:.2f}' if ('sleepers', b) in med else '–'
+        for b in backends) + ' |')
+    lines.append('| sleepers: threads, seconds to finish (1 s sleep) | ' + ' | '.join(
+        f'{cases.size("sleepers", b):,}: {med[("sleepers", b)]["seconds"]:.2f}'
+        if ('sleepers', b) in med else '–' for b in backends) + ' |')
+    m1 = med.get(('sleepers_1m', 'greenthreads'))
+    if m1:
+        lines += ['', f'1,000,000 live greenthreads threads sleeping 1 s: finished in '
+                      f'{m1["seconds"]:.2f} s, {m1["kb_per_thread"]:.2f} KB per thread.']
+    lines += ['', 'Targets (issue 4):', '', '| case | target | measured | met |', '|---|---|---|---|']
+    for case, metric, against, bound, text in TARGETS:
+        ours = med.get((case, 'greenthreads'))
+        if ours is None or metric not in ours:
+            continue
+        if against is None:
+            value = ours[metric]
+            shown = f'{value:.0%}'
+            met = value >= bound
+        else:
+            theirs = med.get((case, against))
+            if theirs is None:
+                continue
+            value = ours[metric] / theirs[metric]
+            shown = f'{value:.2f}×'
+            met = value <= bound
+        lines.append(f'| {case} | {text} | {shown} | {"yes" if met else "**no**"} |')
+    return '\n'.join(lines) + '\n'
+
+
+def chart(backends, med, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    shown = [c for c in cases.CASES]
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / len(backends)
+    for i, b in enumerate(backends):
+        xs, ys = [], []
+        for j, c in enumerate(shown):
+            m = med.get((c, b))
+            if m:
+                xs.append(j + i * width)
+                ys.append(m['us'])
+        ax.bar(xs, ys, width, label=b)
+    ax.set_yscale('log')
+    ax.set_xticks([j + width * (len(backends) - 1) / 2 for j in range(len(shown))])
+    ax.set_xticklabels(shown, rotation=15)
+    ax.set_ylabel('µs per operation (log scale, lower is better)')
+    ax.set_title('greenthreads vs OS threads, gevent, eventlet, asyncio (median)')
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--million', action='store_true', help='also 1,000,000 greenthreads sleepers')
+    parser.add_argument('--out', default=os.path.join(os.path.dirname(__file__), 'results'))
+    args = parser.parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    info = machine()
+    backends, runs = run(args.rounds, args.million, lambda s: print(s, file=sys.stderr, flush=True))
+    med = medians(runs)
+    with open(os.path.join(args.out, 'results.json'), 'w') as f:
+        json.dump({'machine': info, 'rounds': args.rounds, 'runs': runs}, f, indent=1)
+    md = table(backends, med, info, args.rounds)
+    with open(os.path.join(args.out, 'results.md'), 'w') as f:
+        f.write(md)
+    try:
+        chart(backends, med, os.path.join(args.out, 'chart.png'))
+    except ImportError:
+        print('matplotlib not installed: no chart (pip install -e .[bench])', file=sys.stderr)
+    print(md)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,57 @@
+"""Drive benchmark workers: one process per backend, so patches never mix."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+from .worker import BACKENDS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_NEEDS = {'gevent': 'gevent', 'gevent-patched': 'gevent', 'eventlet-patched': 'eventlet'}
+
+
+def available(backend):
+    """True if the backend's library is installed (the anchors are optional)."""
+    module = _NEEDS.get(backend)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def available_backends():
+    return [b for b in BACKENDS if available(b)]
+
+
+class Worker:
+    """A ``python -m benchmarks.worker BACKEND`` process answering case requests."""
+
+    def __init__(self, backend):
+        self.backend = backend
+        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+                   PYTHONWARNINGS='ignore')
+        self.proc = subprocess.Popen([sys.executable, '-m', 'benchmarks.worker', backend],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     cwd=ROOT, env=env)
+
+    def run(self, case, n):
+        """Run one case in the worker; its own timing and measurements come back."""
+        self.proc.stdin.write(json.dumps({'case': case, 'n': n}) + '\n')
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f'{self.backend} worker died running {case}')
+        result = json.loads(line)
+        if result is not None and 'error' in result:
+            raise RuntimeError(f'{self.backend} {case}: {result["error"]}')
+        return result
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
