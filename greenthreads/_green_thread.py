@@ -85,8 +85,9 @@ def _run_raw(raw):
     g.ident = ident = id(raw)
     g.thread = None
     handle = raw.handle
+    g.gr_context = Context()
     try:
-        Context().run(raw.function, *raw.args, **raw.kwargs)
+        raw.function(*raw.args, **raw.kwargs)
     except SystemExit:
         pass
     except BaseException as exc:

@@ -87,6 +87,9 @@ class Runner(greenlet):
     __slots__ = ('ident', 'thread', 'job')
 
 
+# Green-to-green switches allowed between two hub turns.
+_DIRECT_BUDGET = 64
+
 # Idle runners kept per hub; beyond this a finished runner simply ends.
 _MAX_IDLE_RUNNERS = 256
 
@@ -112,6 +115,9 @@ class Hub:
         self._threadsafe = deque()
         self._wake_pending = False
         self._idle_runners = []
+        #: How many times parking green threads may switch straight to the
+        #: next runnable one before the hub must look at timers and I/O.
+        self.direct_budget = 0
         #: Work in flight that a foreign OS thread will report back on (thread
         #: pool jobs, foreign threads parked on our primitives).  While it is
         #: non-zero an idle hub waits instead of declaring a deadlock.
@@ -179,7 +185,8 @@ class Hub:
             if len(idle) >= _MAX_IDLE_RUNNERS:
                 return
             idle.append(me)
-            while job is None:  # anything else is a stray switch: keep waiting
+            while job is None or job.__class__ is not tuple or len(job) != 2:
+                # Anything but a (func, arg) job is a stray switch: keep waiting.
                 job = hub_switch()
 
     def call_later(self, delay, callback, arg=None):
@@ -317,8 +324,12 @@ class Hub:
         poll = self._poll
         while True:
             # 1. What is runnable now; newcomers wait a turn so timers and I/O
-            #    cannot be starved by threads that keep yielding.
+            #    cannot be starved by threads that keep yielding.  (Parking
+            #    threads may also take entries themselves: see direct_budget.)
+            self.direct_budget = _DIRECT_BUDGET
             for _ in range(len(ready)):
+                if not ready:
+                    break
                 cb, arg = popleft()
                 cb(arg)
             # 2. Calls from other OS threads.

@@ -24,12 +24,17 @@ from collections import deque
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident, _real_rlock
+from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident, _real_rlock, _tls
 
 __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd',
            'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
+
+#: The argument of every "resume this green thread" entry on a hub's ready
+#: queue.  A green thread about to park may switch straight to such an entry
+#: (one switch instead of two through the hub), within the hub's budget.
+RESUME = ('resume',)
 
 
 class Waiter:
@@ -43,7 +48,12 @@ class Waiter:
 
     def __init__(self, reason=None, hub=None):
         self.glet = getcurrent()
-        self.hub = hub if hub is not None else get_hub()
+        if hub is None:
+            try:
+                hub = _tls.hub
+            except AttributeError:
+                hub = get_hub()
+        self.hub = hub
         self.state = PARKED
         self.value = None
         self.reason = reason
@@ -58,9 +68,9 @@ def deliver(waiter):
     """Make a claimed waiter's green thread runnable (from any OS thread)."""
     hub = waiter.hub
     if hub.thread_ident == _real_get_ident():
-        hub.ready.append((waiter.glet.switch, None))
+        hub.ready.append((waiter.glet.switch, RESUME))
     else:
-        hub.call_threadsafe(waiter.glet.switch, None)
+        hub.call_threadsafe(waiter.glet.switch, RESUME)
 
 
 def _claim(waiter, state):
@@ -82,7 +92,7 @@ def _claim(waiter, state):
 def _expire(waiter):
     # A timer callback, run in the waiter's own hub.
     if _claim(waiter, TIMED_OUT):
-        waiter.hub.ready.append((waiter.glet.switch, None))
+        waiter.hub.ready.append((waiter.glet.switch, RESUME))
 
 
 def park(waiter, timeout=None):
@@ -101,9 +111,14 @@ def park(waiter, timeout=None):
             'signal callback tried to wait); hand the work to a thread instead')
     timer = hub.call_later(timeout, _expire, waiter) if timeout is not None else None
     try:
-        switch = hub.greenlet.switch
+        ready = hub.ready
         while waiter.state == PARKED:
-            switch()
+            if ready and ready[0][1] is RESUME and hub.direct_budget:
+                # Straight to the next runnable green thread, skipping the hub.
+                hub.direct_budget -= 1
+                ready.popleft()[0](RESUME)
+            else:
+                hub.greenlet.switch()
     except BaseException:
         _claim(waiter, CANCELLED)
         raise
@@ -183,7 +198,11 @@ class WaitQueue:
                 w.state = WOKEN
                 w.value = value
                 if deliver_now:
-                    deliver(w)
+                    hub = w.hub
+                    if hub.thread_ident == _real_get_ident():   # deliver(), inlined
+                        hub.ready.append((w.glet.switch, RESUME))
+                    else:
+                        hub.call_threadsafe(w.glet.switch, RESUME)
                 return w
             self._stale -= 1
         return None
@@ -198,15 +217,23 @@ class WaitQueue:
     def claim_all(self, value=True):
         """Claim and deliver every parked waiter, in FIFO order (mutex held); return how many."""
         waiters = self._waiters
-        self._waiters = deque()
-        self._stale = 0
+        popleft = waiters.popleft
+        me = _real_get_ident()
         n = 0
-        for w in waiters:
+        # Only those present now: waiters added meanwhile by re-entrant code stay.
+        for _ in range(len(waiters)):
+            w = popleft()
             if w.state == PARKED:
                 w.state = WOKEN
                 w.value = value
-                deliver(w)
+                hub = w.hub
+                if hub.thread_ident == me:   # deliver(), inlined
+                    hub.ready.append((w.glet.switch, RESUME))
+                else:
+                    hub.call_threadsafe(w.glet.switch, RESUME)
                 n += 1
+            else:
+                self._stale -= 1
         return n
 
     def wait(self, timeout=None, reason=None):
@@ -243,8 +270,15 @@ def yield_now():
     glet = getcurrent()
     if glet is hub.greenlet:
         raise HubBlockingError('cannot yield from inside the greenthreads hub')
-    hub.ready.append((glet.switch, None))
-    hub.greenlet.switch()
+    ready = hub.ready
+    ready.append((glet.switch, RESUME))
+    if len(ready) > 1 and ready[0][1] is RESUME and hub.direct_budget:
+        hub.direct_budget -= 1
+        ready.popleft()[0](RESUME)
+    else:
+        # Alone, or the next entry is hub work: a hub turn also looks at
+        # timers and I/O, which is what a polling sleep(0) loop waits for.
+        hub.greenlet.switch()
 
 
 class _Sleep:

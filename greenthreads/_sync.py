@@ -275,7 +275,8 @@ class Event:
         self._flag = True
         q = self._waiters
         if q is not None and q._waiters:
-            q.wake_all()
+            with q.mutex:
+                q.claim_all()
 
     def clear(self):
         """Reset the flag to false."""
@@ -289,12 +290,15 @@ class Event:
             timeout = _positive_timeout(timeout)
             if not timeout:
                 return False
-        q = lazy_queue(self)
+        q = self._waiters
+        if q is None:
+            q = lazy_queue(self)
         waiter = Waiter(self)
         with q.mutex:
             if self._flag:   # set meanwhile (from another OS thread)
                 return True
-            q.add(waiter)
+            waiter.queue = q
+            q._waiters.append(waiter)
         return park(waiter, timeout)
 
 

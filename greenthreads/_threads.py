@@ -289,8 +289,19 @@ class Thread:
     blocks (only the calling green thread) until the thread is done.
     """
 
-    _initialized = False
-    _trace_profile = None
+    # Slots keep a sleeping thread small (a million of them is the point);
+    # '__dict__' still lets users and subclasses add attributes.
+    __slots__ = ('_target', '_name', '_args', '_kwargs', '_daemonic', '_ident', '_native_id',
+                 '_started', '_done', '_greenlet', '_joiners', '_init_done', '_stderr',
+                 '_trace_profile', '__dict__', '__weakref__')
+
+    @property
+    def _initialized(self):
+        # False until Thread.__init__ ran (a subclass may forget to call it).
+        try:
+            return self._init_done
+        except AttributeError:
+            return False
 
     def __init__(self, group=None, target=None, name=None,
                  args=(), kwargs=None, *, daemon=None):
@@ -322,7 +333,8 @@ class Thread:
         self._done = False
         self._greenlet = None
         self._joiners = None
-        self._initialized = True
+        self._trace_profile = None
+        self._init_done = True
         self._stderr = sys.stderr
 
     _invoke_excepthook = staticmethod(_invoke_excepthook)
@@ -514,11 +526,14 @@ class Thread:
 
 def _run_thread(thread):
     # Runs in a pooled greenlet; a fresh context per thread, as in CPython.
+    # (Assigning gr_context, not Context().run(), saves a C-level frame on
+    # every parked thread's saved stack.)
     g = getcurrent()
     g.ident = thread._ident
     g.thread = thread
+    g.gr_context = Context()
     thread._greenlet = g
-    Context().run(thread._bootstrap)
+    thread._bootstrap()
 
 
 class Timer(Thread):
