@@ -124,7 +124,14 @@ class Lock:
                 self._block.release()
 
     def __exit__(self, t, v, tb):
-        self.release()
+        # release(), inlined: this is the hot half of every with-block.
+        q = self._waiters
+        if q is not None and q._waiters:
+            self.release()
+            return
+        self._block.release()
+        if q is not None and q._waiters:
+            self._rescue(q)
 
     def locked(self):
         """Return True if the lock is held."""
@@ -195,12 +202,12 @@ class RLock:
             timeout = None
         me = getcurrent()
         cell = self._cell
-        state = cell.get(0)
-        if state is not None and state[0] is me:
-            cell[0] = (me, state[1] + 1)
-            return True
         mine = (me, 1)
-        if cell.setdefault(0, mine) is mine:
+        state = cell.setdefault(0, mine)     # takes the lock if it is free
+        if state is mine:
+            return True
+        if state[0] is me:
+            cell[0] = (me, state[1] + 1)
             return True
         if not blocking or timeout == 0:
             return False
@@ -267,7 +274,20 @@ class RLock:
                 deliver(waiter)
 
     def __exit__(self, t, v, tb):
-        self.release()
+        # release(), inlined for the uncontended case.
+        me = getcurrent()
+        cell = self._cell
+        state = cell.get(0)
+        if state is None or state[0] is not me:
+            raise RuntimeError('cannot release un-acquired lock')
+        if state[1] > 1:
+            cell[0] = (me, state[1] - 1)
+            return
+        q = self._waiters
+        if q is None:
+            del cell[0]
+        else:
+            self._release_all(me)
 
     def locked(self):
         """Return True if the lock is held by any green thread."""

@@ -67,6 +67,10 @@ class Condition:
             self._acquire_restore = lock._acquire_restore
         if hasattr(lock, '_is_owned'):
             self._is_owned = lock._is_owned
+        elif type(lock) is Lock:
+            # The fallback below, answered in C: our Lock cannot be taken
+            # exactly when it is locked.
+            self._is_owned = lock._block.locked
         self._waiters = WaitQueue()
 
     def _at_fork_reinit(self):

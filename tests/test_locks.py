@@ -159,7 +159,7 @@ def _reentry_at_every_line(rlock, action):
     """Run ``action`` with a tracer that, at every line of the RLock's code,
     takes and releases the same RLock from the same green thread: what a GC
     callback or a signal handler may do between any two bytecodes."""
-    code_names = {'acquire', 'release', '_release_all', '_wait', '_rescue', '_handoff',
+    code_names = {'acquire', 'release', '__exit__', '_release_all', '_wait', '_rescue', '_handoff',
                   '_release_save', '_acquire_restore'}
     lock_file = greenthreads._locks.__file__
     hits = [0]
