@@ -281,21 +281,10 @@ def yield_now():
         hub.greenlet.switch()
 
 
-class _Sleep:
-    """The reason recorded for a green thread in :func:`sleep`."""
-    __slots__ = ('seconds',)
-
-    def __init__(self, seconds):
-        self.seconds = seconds
-
-    def __repr__(self):
-        return f'sleep({self.seconds})'
-
-
 def sleep(seconds):
     """Block the current green thread for ``seconds``; ``sleep(0)`` just yields."""
     if seconds > 0:
-        park(Waiter(_Sleep(seconds)), seconds)
+        park(Waiter('sleep'), seconds)
     else:
         yield_now()
 

@@ -48,8 +48,9 @@ excepthook = __excepthook__ = _std_threading.__excepthook__
 #: ident -> Thread for every live thread: started green threads, the main
 #: thread, and dummies for greenlets/OS threads not started by us.
 _active = {}
-#: Live non-daemon threads (and 3.13 thread handles) in start order; the
-#: exit hook joins them.
+#: Non-daemon 3.13 thread handles of stdlib Thread objects started through
+#: _thread.start_joinable_thread; the exit hook joins them with our own
+#: non-daemon threads (which it finds in _active).
 _nondaemon = {}
 #: [number of running green threads started by Thread or _thread]
 _live = [0]
@@ -367,10 +368,8 @@ class Thread:
         self._started = _STARTED
         _active[ident] = self
         _live[0] += 1
-        if not self._daemonic:
-            _nondaemon[self] = None
-            if not _exit_hook_registered:
-                _register_exit_hook()
+        if not self._daemonic and not _exit_hook_registered:
+            _register_exit_hook()
         if _trace_hook is not None or _profile_hook is not None:
             # Hooks in force at start() apply, as in CPython (where the new
             # thread is already running when start() returns).
@@ -380,8 +379,19 @@ class Thread:
     def run(self):
         """The thread's activity: call ``target(*args, **kwargs)``.  Override freely."""
         try:
-            if self._target is not None:
-                self._target(*self._args, **self._kwargs)
+            target = self._target
+            if target is not None:
+                args = self._args
+                if not self._kwargs and args.__class__ is tuple and len(args) < 2:
+                    # A plain call runs in the same C-level interpreter frame
+                    # (f(*a, **k) nests one more): less to save and restore on
+                    # every switch, and less memory per parked thread.
+                    if args:
+                        target(args[0])
+                    else:
+                        target()
+                else:
+                    target(*args, **self._kwargs)
         finally:
             # Avoid a refcycle if the target's arguments refer to the thread.
             del self._target, self._args, self._kwargs
@@ -412,7 +422,6 @@ class Thread:
         self._done = True
         _live[0] -= 1
         _active.pop(self._ident, None)
-        _nondaemon.pop(self, None)
         g = self._greenlet
         self._greenlet = None
         if g is not None:
@@ -657,7 +666,7 @@ def _register_exit_hook():
         _std_threading._register_atexit(_shutdown)
     except RuntimeError:
         # Already shutting down: our hook (if any) is running and will see
-        # this thread in _nondaemon.
+        # this thread in _active.
         pass
 
 
@@ -673,16 +682,23 @@ def _shutdown():
     joiners = main._joiners
     if joiners is not None:
         joiners.wake_all()
-    while _nondaemon:
-        thread = next(iter(_nondaemon))
+    while True:
+        # One pass over a snapshot per round: threads started meanwhile are
+        # found by the next round.
+        pending = [t for t in list(_active.values())
+                   if not t._daemonic and t is not main and not t._done] + list(_nondaemon)
+        if not pending:
+            return
         try:
-            thread.join()
+            for thread in pending:
+                thread.join()
         except Exception as exc:
             # A deadlock among the threads left: say so and stop waiting
             # (CPython would hang here for ever).
             print('greenthreads: non-daemon threads cannot finish at exit:\n%s' % (exc,),
                   file=sys.stderr, flush=True)
             _nondaemon.clear()
+            return
 
 
 def _on_new_hub(hub):
