@@ -242,6 +242,22 @@ class Hub:
             break
         self._update_interest(fd, entry)
 
+    def close_fd(self, fd):
+        """``fd`` is about to be closed: wake everything waiting on it, drop its interest.
+
+        The woken green threads retry their call on the closed object and get
+        the error plain Python would give them (EBADF), each in its own thread.
+        """
+        entry = self._io.pop(fd, None)
+        if entry is None:
+            return
+        self.ready.extend(entry[1])
+        self.ready.extend(entry[2])
+        try:
+            self._poller.unregister(fd)
+        except (OSError, ValueError, KeyError):
+            pass
+
     def _update_interest(self, fd, entry):
         mask = (READ if entry[1] else 0) | (WRITE if entry[2] else 0)
         old = entry[0]

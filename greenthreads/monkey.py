@@ -5,6 +5,9 @@ Every patch is one row of a table: (module, attribute, green replacement).
 the originals stay reachable through :func:`get_original`, and
 :func:`is_patched` tells what was replaced.  Patching is idempotent.
 
+``patch_socket`` makes ``socket.socket`` cooperative (more I/O modules and
+``patch_all`` follow: issue 5).
+
 Patch as early as possible, before other modules copy names out of
 ``threading`` (``from threading import Lock`` made earlier keeps the real
 class).  Locks the standard library created before patching and still uses
@@ -20,7 +23,7 @@ from . import _green_thread as green_thread
 from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
-__all__ = ['patch_thread', 'patch_time', 'get_original', 'is_patched']
+__all__ = ['patch_thread', 'patch_time', 'patch_socket', 'get_original', 'is_patched']
 
 _MISSING = object()
 #: (module name, attribute) -> the value it had before we patched it
@@ -162,3 +165,17 @@ def _replace_existing_locks():
     futures_thread = sys.modules.get('concurrent.futures.thread')
     if futures_thread is not None and not isinstance(futures_thread._global_shutdown_lock, _locks.Lock):
         _patch_module(futures_thread, {'_global_shutdown_lock': _locks.Lock()})
+
+
+# ---------------------------------------------------------------- socket
+def patch_socket():
+    """Make ``socket.socket`` (and so everything the stdlib builds on it) cooperative.
+
+    The stdlib's ``create_connection``, ``socketpair``, ``fromfd``,
+    ``create_server`` and ``accept`` construct ``socket.socket`` by module
+    lookup, so replacing the class is enough for them.  Name resolution
+    (``getaddrinfo`` and friends) still blocks for now.
+    """
+    import socket
+    from .green import socket as green_socket
+    _patch_module(socket, {'socket': green_socket.socket, 'SocketType': green_socket.socket})

@@ -229,3 +229,41 @@ t1.start(); t2.start(); t1.join()
     assert proc.returncode == 1
     assert 'DeadlockError' in proc.stderr
     assert '<Thread(one, started' in proc.stderr and '<Thread(two, started' in proc.stderr
+
+
+def test_patch_socket_makes_stdlib_clients_cooperative():
+    # Unmodified stdlib client code (http.client) from 50 green threads
+    # against a server of green threads, all in one OS thread.
+    proc = run('''
+monkey.patch_socket()
+import socket, http.client
+srv = socket.create_server(('127.0.0.1', 0))
+port = srv.getsockname()[1]
+def handle(conn):
+    with conn, conn.makefile('rb') as rf:
+        while True:
+            line = rf.readline()
+            if not line:
+                return
+            if line == b'\\r\\n':
+                time.sleep(0.05)              # a slow backend: parks this thread only
+                conn.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')
+def serve():
+    while True:
+        conn, _ = srv.accept()
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+threading.Thread(target=serve, daemon=True).start()
+bodies = []
+def client():
+    c = http.client.HTTPConnection('127.0.0.1', port, timeout=10)
+    for _ in range(3):
+        c.request('GET', '/')
+        bodies.append(c.getresponse().read())
+    c.close()
+t0 = time.monotonic()
+ts = [threading.Thread(target=client) for _ in range(50)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(len(bodies), set(bodies), time.monotonic() - t0 < 5, type(socket.socket()).__module__)
+''')
+    assert proc.stdout.split() == ['150', "{b'ok'}", 'True', 'greenthreads.green.socket']

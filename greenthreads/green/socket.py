@@ -1,0 +1,262 @@
+"""Cooperative sockets: the ``socket`` module's API; blocking calls park only the caller.
+
+:class:`socket` is a subclass of the stdlib ``socket.socket``.  The file
+descriptor underneath is always non-blocking; the timeout the user sets
+(``settimeout``/``setblocking``/``setdefaulttimeout``) is kept here and
+applied while parked on the hub's poller, so:
+
+* blocking mode waits as long as it takes, parking only the calling thread;
+* timeout mode raises ``TimeoutError('timed out')`` (``socket.timeout``) after
+  the timeout, counted over the whole call (``sendall`` included), as CPython;
+* non-blocking mode raises ``BlockingIOError`` at once, as CPython.
+
+Closing a socket wakes the green threads waiting on it; they get the error
+plain Python gives for a closed socket, in their own thread only.
+"""
+
+import errno
+import os
+import socket as _std
+import sys
+import _socket
+import time
+
+from .._hub import READ, WRITE, peek_hub
+from .._park import wait_fd
+
+# Everything the stdlib module offers, with the blocking pieces replaced below.
+from socket import *  # noqa: F401,F403  (constants, exceptions, getaddrinfo, ...)
+from socket import _GLOBAL_DEFAULT_TIMEOUT
+
+__all__ = list(_std.__all__)
+
+_monotonic = time.monotonic
+_csock = _socket.socket
+
+
+class socket(_std.socket):
+    """A stdlib-compatible socket whose blocking calls are cooperative."""
+
+    __slots__ = ('_gt_timeout',)
+
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        super().__init__(family, type, proto, fileno)
+        # What CPython would give a new socket: the default timeout.
+        self._gt_timeout = _std.getdefaulttimeout()
+        _csock.setblocking(self, False)
+
+    # -- the user-visible timeout (the fd itself stays non-blocking)
+    def settimeout(self, value):
+        """Set the timeout: None blocks, 0 is non-blocking, > 0 is seconds."""
+        _csock.settimeout(self, value)          # CPython's own validation
+        self._gt_timeout = _csock.gettimeout(self)
+        _csock.setblocking(self, False)
+
+    def gettimeout(self):
+        """The timeout in seconds, or None in blocking mode."""
+        return self._gt_timeout
+
+    def setblocking(self, flag):
+        """Blocking (timeout None) or non-blocking (timeout 0.0) mode."""
+        self._gt_timeout = None if flag else 0.0
+
+    def getblocking(self):
+        """True unless the socket is in non-blocking mode."""
+        return self._gt_timeout != 0.0
+
+    @property
+    def timeout(self):
+        return self._gt_timeout
+
+    # -- the one waiting loop every blocking call goes through
+    def _gt_call(self, method, event, *args):
+        timeout = self._gt_timeout
+        deadline = None
+        while True:
+            try:
+                return method(self, *args)
+            except BlockingIOError:
+                if timeout == 0.0:
+                    raise
+            self._gt_wait(event, timeout, deadline)
+            if timeout is not None and deadline is None:
+                deadline = _monotonic() + timeout
+
+    def _gt_wait(self, event, timeout, deadline):
+        if timeout is None:
+            wait_fd(self.fileno(), event)
+            return
+        remaining = timeout if deadline is None else deadline - _monotonic()
+        if remaining <= 0 or not wait_fd(self.fileno(), event, remaining):
+            raise TimeoutError('timed out')
+
+    def recv(self, *args):
+        return self._gt_call(_csock.recv, READ, *args)
+
+    def recvfrom(self, *args):
+        return self._gt_call(_csock.recvfrom, READ, *args)
+
+    def recv_into(self, *args):
+        return self._gt_call(_csock.recv_into, READ, *args)
+
+    def recvfrom_into(self, *args):
+        return self._gt_call(_csock.recvfrom_into, READ, *args)
+
+    def send(self, *args):
+        return self._gt_call(_csock.send, WRITE, *args)
+
+    def sendto(self, *args):
+        return self._gt_call(_csock.sendto, WRITE, *args)
+
+    if hasattr(_csock, 'recvmsg'):
+        def recvmsg(self, *args):
+            return self._gt_call(_csock.recvmsg, READ, *args)
+
+        def recvmsg_into(self, *args):
+            return self._gt_call(_csock.recvmsg_into, READ, *args)
+
+        def sendmsg(self, *args):
+            return self._gt_call(_csock.sendmsg, WRITE, *args)
+
+    def _accept(self):
+        return self._gt_call(_csock._accept, READ)
+
+    def accept(self):
+        """Wait for a connection; return ``(conn, address)`` with a cooperative ``conn``."""
+        fd, addr = self._accept()
+        sock = socket(self.family, self.type, self.proto, fileno=fd)
+        # As CPython: with no default timeout, the new socket blocks.
+        if _std.getdefaulttimeout() is None and self.gettimeout():
+            sock.setblocking(True)
+        return sock, addr
+
+    def sendall(self, data, flags=0):
+        """Send all of ``data``; the timeout bounds the whole call."""
+        timeout = self._gt_timeout
+        deadline = None if timeout is None else _monotonic() + timeout
+        with memoryview(data) as view, view.cast('B') as byte_view:
+            total = len(byte_view)
+            sent = 0
+            while sent < total:
+                try:
+                    sent += _csock.send(self, byte_view[sent:], flags)
+                    continue
+                except BlockingIOError:
+                    if timeout == 0.0:
+                        raise
+                self._gt_wait(WRITE, timeout, deadline)
+
+    def connect(self, address):
+        """Connect, parking until the connection is made (or refused, or timed out)."""
+        err = self._gt_connect(address)
+        if err:
+            raise OSError(err, os.strerror(err))
+
+    def connect_ex(self, address):
+        """Like :meth:`connect`, but return an errno (0 on success) instead of raising."""
+        try:
+            return self._gt_connect(address)
+        except TimeoutError:
+            return errno.EAGAIN
+
+    def _gt_connect(self, address):
+        err = _csock.connect_ex(self, address)
+        if err in (0, errno.EISCONN):
+            return 0
+        if err not in _IN_PROGRESS or self._gt_timeout == 0.0:
+            return err
+        self._gt_wait(WRITE, self._gt_timeout, None)
+        return self.getsockopt(SOL_SOCKET, SO_ERROR)
+
+    def sendfile(self, file, offset=0, count=None):
+        """Send a file's contents (through :meth:`send`, so cooperatively)."""
+        return self._sendfile_use_send(file, offset, count)
+
+    def _real_close(self, _ss=_csock):
+        fd = self.fileno()
+        if fd >= 0:
+            hub = peek_hub()
+            if hub is not None:
+                hub.close_fd(fd)
+        _ss.close(self)
+
+    def dup(self):
+        """A new cooperative socket on a duplicate of the descriptor (same timeout)."""
+        sock = socket(self.family, self.type, self.proto, fileno=_std.dup(self.fileno()))
+        sock.settimeout(self.gettimeout())
+        return sock
+
+
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY}
+SocketType = socket
+
+
+def _wrap(sock):
+    """Turn a stdlib socket into a cooperative one on the same descriptor."""
+    timeout = sock.gettimeout()
+    green = socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    green.settimeout(timeout)
+    return green
+
+
+def socketpair(family=None, type=SOCK_STREAM, proto=0):
+    """A connected pair of cooperative sockets (AF_UNIX by default where available)."""
+    a, b = _std.socketpair(family, type, proto)
+    return _wrap(a), _wrap(b)
+
+
+def fromfd(fd, family, type, proto=0):
+    """A cooperative socket on a duplicate of ``fd``."""
+    return _wrap(_std.fromfd(fd, family, type, proto))
+
+
+def create_server(address, **kwargs):
+    """The stdlib's create_server, returning a cooperative listening socket."""
+    return _wrap(_std.create_server(address, **kwargs))
+
+
+def _create_connection(address, timeout, source_address, all_errors):
+    host, port = address
+    exceptions = []
+    for af, socktype, proto, _canon, sa in getaddrinfo(host, port, 0, SOCK_STREAM):
+        sock = None
+        try:
+            sock = socket(af, socktype, proto)
+            if timeout is not _GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sa)
+            exceptions.clear()
+            return sock
+        except error as exc:
+            if not all_errors:
+                exceptions.clear()   # raise only the last error
+            exceptions.append(exc)
+            if sock is not None:
+                sock.close()
+    if exceptions:
+        try:
+            if not all_errors:
+                raise exceptions[0]
+            raise ExceptionGroup('create_connection failed', exceptions)  # noqa: F821 (3.11+)
+        finally:
+            exceptions.clear()
+    raise error('getaddrinfo returns an empty list')
+
+
+if sys.version_info >= (3, 11):
+    def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
+                          all_errors=False):
+        """Connect to ``(host, port)``, trying each address; return a cooperative socket.
+
+        Same contract as the stdlib function of the running Python.
+        """
+        return _create_connection(address, timeout, source_address, all_errors)
+else:
+    def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+        """Connect to ``(host, port)``, trying each address; return a cooperative socket.
+
+        Same contract as the stdlib function of the running Python.
+        """
+        return _create_connection(address, timeout, source_address, False)

@@ -1,0 +1,259 @@
+"""greenthreads.green.socket: the socket API, cooperative underneath."""
+
+import errno
+import os
+import socket as std_socket
+import tempfile
+import time
+
+import pytest
+
+import greenthreads
+from greenthreads.green import socket
+
+
+def spawn(fn, *args, daemon=False):
+    t = greenthreads.Thread(target=fn, args=args, daemon=daemon)
+    t.start()
+    return t
+
+
+@pytest.fixture
+def echo_server():
+    """A cooperative echo server on localhost; yields its port."""
+    srv = socket.create_server(('127.0.0.1', 0))
+    port = srv.getsockname()[1]
+
+    def handle(conn):
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return          # closed at teardown
+            spawn(handle, conn, daemon=True)
+    spawn(serve, daemon=True)
+    yield port
+    srv.close()
+
+
+def test_many_concurrent_clients_every_byte_accounted_for(echo_server):
+    received = []
+
+    def client(i):
+        with socket.create_connection(('127.0.0.1', echo_server)) as c:
+            total = 0
+            for j in range(10):
+                msg = (b'%d:%d;' % (i, j)) * 50
+                c.sendall(msg)
+                buf = b''
+                while len(buf) < len(msg):
+                    buf += c.recv(65536)
+                assert buf == msg
+                total += len(buf)
+            received.append(total)
+    threads = [spawn(client, i) for i in range(300)]
+    for t in threads:
+        t.join()
+    assert len(received) == 300
+    assert sum(received) == sum(len((b'%d:%d;' % (i, j)) * 50) for i in range(300) for j in range(10))
+
+
+def test_accepted_and_created_sockets_are_cooperative(echo_server):
+    c = socket.create_connection(('127.0.0.1', echo_server))
+    assert isinstance(c, socket.socket) and isinstance(c, std_socket.socket)
+    a, b = socket.socketpair()
+    assert isinstance(a, socket.socket) and isinstance(b, socket.socket)
+    d = c.dup()
+    f = socket.fromfd(c.fileno(), c.family, c.type)
+    assert isinstance(d, socket.socket) and isinstance(f, socket.socket)
+    for s in (c, a, b, d, f):
+        assert s.gettimeout() is None and s.getblocking()
+        s.close()
+
+
+def test_recv_timeout_parks_only_the_caller():
+    a, b = socket.socketpair()
+    progress = []
+    other = spawn(lambda: [progress.append(greenthreads.sleep(0.005)) for _ in range(5)])
+    a.settimeout(0.05)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match='timed out'):
+        a.recv(10)
+    assert time.monotonic() - t0 >= 0.04
+    other.join()
+    assert len(progress) == 5
+    assert isinstance(TimeoutError('x'), std_socket.timeout)
+    a.close()
+    b.close()
+
+
+def test_timeout_modes_match_stdlib():
+    green, plain = socket.socket(), std_socket.socket()
+    try:
+        for sock in (green, plain):
+            sock.settimeout(2.5)
+        assert green.gettimeout() == plain.gettimeout() == 2.5
+        assert green.getblocking() == plain.getblocking()
+        for sock in (green, plain):
+            sock.setblocking(False)
+        assert green.gettimeout() == plain.gettimeout() == 0.0
+        assert green.getblocking() is plain.getblocking() is False
+        for sock in (green, plain):
+            sock.setblocking(True)
+        assert green.gettimeout() is plain.gettimeout() is None
+        for bad in (-1, 'x'):
+            with pytest.raises(Exception) as ours:
+                green.settimeout(bad)
+            with pytest.raises(Exception) as theirs:
+                plain.settimeout(bad)
+            assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
+    finally:
+        green.close()
+        plain.close()
+
+
+def test_default_timeout_applies_to_new_sockets():
+    old = std_socket.getdefaulttimeout()
+    socket.setdefaulttimeout(1.5)
+    try:
+        s = socket.socket()
+        assert s.gettimeout() == 1.5
+        s.close()
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def test_non_blocking_mode_raises_at_once():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        a.recv(10)
+    a.close()
+    b.close()
+
+
+def test_connection_refused_and_connect_ex():
+    probe = std_socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()                       # nothing listens there now
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(('127.0.0.1', port))
+    s = socket.socket()
+    assert s.connect_ex(('127.0.0.1', port)) == errno.ECONNREFUSED
+    s.close()
+
+
+def test_close_wakes_a_thread_waiting_on_the_socket():
+    a, b = socket.socketpair()
+    errors = []
+
+    def reader():
+        try:
+            a.recv(10)
+        except OSError as exc:
+            errors.append(exc.errno)
+    t = spawn(reader)
+    greenthreads.sleep(0.01)
+    a.close()
+    t.join(5)
+    assert not t.is_alive()
+    assert errors == [errno.EBADF]
+    b.close()
+
+
+def test_peer_reset_raises_in_the_reader_only():
+    srv = socket.create_server(('127.0.0.1', 0))
+    port = srv.getsockname()[1]
+    connected = greenthreads.Event()
+    results = []
+
+    def server():
+        conn, _ = srv.accept()
+        connected.wait()
+        conn.setsockopt(std_socket.SOL_SOCKET, std_socket.SO_LINGER,
+                        b'\x01\x00\x00\x00\x00\x00\x00\x00')
+        conn.close()                    # RST instead of FIN
+    s = spawn(server)
+    c = socket.create_connection(('127.0.0.1', port))
+    connected.set()
+    bystander = spawn(lambda: results.append('bystander ran'))
+    with pytest.raises(ConnectionResetError):
+        c.recv(10)
+    s.join()
+    bystander.join()
+    assert results == ['bystander ran']
+    c.close()
+    srv.close()
+
+
+def test_sendall_large_payload_with_flow_control():
+    a, b = socket.socketpair()
+    payload = os.urandom(4 * 1024 * 1024)
+    got = bytearray()
+
+    def slow_reader():
+        while len(got) < len(payload):
+            chunk = b.recv(1 << 16)
+            if not chunk:
+                break
+            got.extend(chunk)
+            greenthreads.sleep(0)
+    t = spawn(slow_reader)
+    a.sendall(payload)                 # far more than the kernel buffer: must park
+    t.join()
+    assert bytes(got) == payload
+    a.close()
+    b.close()
+
+
+def test_sendall_timeout_bounds_the_whole_call():
+    a, b = socket.socketpair()
+    a.settimeout(0.1)
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        a.sendall(b'x' * (64 * 1024 * 1024))   # nobody reads
+    assert time.monotonic() - t0 < 5
+    a.close()
+    b.close()
+
+
+def test_makefile_and_sendfile(echo_server):
+    c = socket.create_connection(('127.0.0.1', echo_server))
+    with tempfile.TemporaryFile() as f:
+        f.write(b'line one\nline two\n')
+        f.flush()
+        f.seek(0)
+        assert c.sendfile(f) == 18
+    rf = c.makefile('rb')
+    assert rf.readline() == b'line one\n'
+    assert rf.readline() == b'line two\n'
+    rf.close()
+    c.close()
+
+
+def test_udp_sendto_recvfrom():
+    rx = socket.socket(std_socket.AF_INET, std_socket.SOCK_DGRAM)
+    rx.bind(('127.0.0.1', 0))
+    tx = socket.socket(std_socket.AF_INET, std_socket.SOCK_DGRAM)
+    got = []
+    t = spawn(lambda: got.append(rx.recvfrom(100)[0]))
+    greenthreads.sleep(0)
+    tx.sendto(b'datagram', rx.getsockname())
+    t.join(5)
+    assert got == [b'datagram']
+    rx.close()
+    tx.close()
+
+
+def test_module_exports_the_stdlib_names():
+    missing = [n for n in std_socket.__all__ if not hasattr(socket, n)]
+    assert missing == []
