@@ -8,7 +8,8 @@ green thread that made it.
 
 Extras: :class:`DeadlockError` (raised in the main thread when every green
 thread is blocked and nothing can wake them), :class:`HubBlockingError`,
-:func:`sleep` (the green ``time.sleep``).
+:func:`sleep` (the green ``time.sleep``), :func:`to_thread` (run a blocking call in a
+real OS thread, parking only the caller).
 """
 
 import sys as _sys
@@ -25,12 +26,14 @@ from ._threads import (
 )
 from ._local import local
 from ._park import sleep
+from .pool import to_thread
 from . import debug as _debug  # installs the deadlock reporter on every hub
 
 if _sys.version_info >= (3, 12):
     from ._threads import settrace_all_threads, setprofile_all_threads
 
-__all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', 'sleep']
+__all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', 'sleep',
+                                           'to_thread']
 
 # CPython spells the lock factory this way too.
 _allocate_lock = Lock

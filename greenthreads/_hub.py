@@ -37,11 +37,14 @@ __all__ = ['Hub', 'Runner', 'get_hub', 'peek_hub', 'ident_of', 'READ', 'WRITE', 
 
 # Captured before any monkey patching can replace them.
 _real_get_ident = _thread.get_ident
+_real_start_new_thread = _thread.start_new_thread
 _real_thread_count = _thread._count
 _real_local = _thread._local
 _real_allocate_lock = _thread.allocate_lock
 _real_rlock = _thread.RLock
 _main_os_ident = _std_threading.main_thread().ident
+_real_epoll = getattr(select, 'epoll', None)   # the monkey patch removes it later
+_real_poll = select.poll
 _monotonic = time.monotonic
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -49,7 +52,7 @@ _heappop = heapq.heappop
 READ = 1
 WRITE = 4  # the values of select.POLLIN / POLLOUT (and EPOLLIN / EPOLLOUT)
 
-if hasattr(select, 'epoll'):
+if _real_epoll is not None:
     _ERR_EVENTS = select.EPOLLERR | select.EPOLLHUP
 else:  # pragma: no cover - non-Linux
     _ERR_EVENTS = select.POLLERR | select.POLLHUP | select.POLLNVAL
@@ -127,11 +130,11 @@ class Hub:
         self.on_deadlock = None
         #: Called with (callback, exc_info) when a callback run by the hub raises.
         self.on_error = None
-        if hasattr(select, 'epoll'):
-            self._poller = select.epoll()
+        if _real_epoll is not None:
+            self._poller = _real_epoll()
             self._poll = self._poller.poll
         else:  # pragma: no cover - non-Linux
-            self._poller = select.poll()
+            self._poller = _real_poll()
             self._poll = lambda t: self._poller.poll(None if t < 0 else t * 1000.0)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -380,7 +383,7 @@ class Hub:
                 # Something outside can still make work: wait for it.  (The
                 # main OS thread can always call into another thread's hub.)
                 timeout = -1
-            elif _real_thread_count() > 0:
+            elif _real_thread_count() - _uncounted_os_threads[0] > 0:
                 # Another OS thread might call in, or might end without doing
                 # so: wait, but look again now and then.
                 timeout = _OUTSIDE_RECHECK
@@ -486,6 +489,9 @@ def peek_hub():
     """The calling OS thread's hub, or None if it has none yet."""
     return getattr(_tls, 'hub', None)
 
+
+#: [number of live OS threads that cannot call into a hub: idle pool workers]
+_uncounted_os_threads = [0]
 
 #: Callables run with every newly created hub (the thread layer installs its
 #: deadlock reporter and error handler here).

@@ -5,8 +5,8 @@ Every patch is one row of a table: (module, attribute, green replacement).
 the originals stay reachable through :func:`get_original`, and
 :func:`is_patched` tells what was replaced.  Patching is idempotent.
 
-``patch_socket`` makes ``socket.socket`` cooperative (more I/O modules and
-``patch_all`` follow: issue 5).
+``patch_socket`` and ``patch_select`` make sockets, name resolution,
+``select`` and ``selectors`` cooperative; ``patch_all`` applies everything.
 
 Patch as early as possible, before other modules copy names out of
 ``threading`` (``from threading import Lock`` made earlier keeps the real
@@ -23,20 +23,29 @@ from . import _green_thread as green_thread
 from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
-__all__ = ['patch_thread', 'patch_time', 'patch_socket', 'get_original', 'is_patched']
+__all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select',
+           'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
 #: (module name, attribute) -> the value it had before we patched it
 _saved = {}
 
 
+#: A replacement value meaning "remove the attribute".
+REMOVE = object()
+
+
 def _patch_module(module, replacements):
-    """Set each ``name: value`` on ``module``, remembering the first original."""
+    """Set each ``name: value`` on ``module`` (REMOVE deletes it), remembering the first original."""
     for name, value in replacements.items():
         key = (module.__name__, name)
         if key not in _saved:
             _saved[key] = module.__dict__.get(name, _MISSING)
-        setattr(module, name, value)
+        if value is REMOVE:
+            if name in module.__dict__:
+                delattr(module, name)
+        else:
+            setattr(module, name, value)
 
 
 def get_original(module, name):
@@ -178,4 +187,51 @@ def patch_socket():
     """
     import socket
     from .green import socket as green_socket
-    _patch_module(socket, {'socket': green_socket.socket, 'SocketType': green_socket.socket})
+    table = {'socket': green_socket.socket, 'SocketType': green_socket.socket}
+    for name in ('getaddrinfo', 'gethostbyname', 'gethostbyname_ex', 'gethostbyaddr',
+                 'getnameinfo', 'getfqdn'):
+        table[name] = getattr(green_socket, name)
+    _patch_module(socket, table)
+
+
+# ---------------------------------------------------------- select, selectors
+def patch_select():
+    """Make ``select.select``/``select.poll`` cooperative and remove epoll/kqueue/devpoll.
+
+    With those gone, ``selectors.DefaultSelector`` becomes the (cooperative)
+    ``PollSelector``, and code that picks a selector by what ``select``
+    offers (socketserver, asyncio, ...) ends up on a cooperative one.
+    """
+    import select
+    import selectors
+    from .green import select as green_select
+    table = {'select': green_select.select, 'poll': green_select.poll}
+    for name in ('epoll', 'devpoll', 'kqueue', 'kevent'):
+        if hasattr(select, name):
+            table[name] = REMOVE
+    _patch_module(select, table)
+    sel_table = {'DefaultSelector': selectors.PollSelector if hasattr(selectors, 'PollSelector')
+                 else selectors.SelectSelector}
+    for name in ('EpollSelector', 'DevpollSelector', 'KqueueSelector'):
+        if hasattr(selectors, name):
+            sel_table[name] = REMOVE
+    _patch_module(selectors, sel_table)
+    if hasattr(selectors, 'PollSelector'):
+        # The class captured select.poll when selectors was imported.
+        _patch_module(selectors.PollSelector, {'_selector_cls': green_select.poll})
+
+
+def patch_all(thread=True, time=True, socket=True, select=True):
+    """Apply every patcher asked for (all by default); idempotent.
+
+    Cooperative ssl, queue.SimpleQueue, subprocess, os and signal patches are
+    still to come (issue 5).
+    """
+    if thread:
+        patch_thread()
+    if time:
+        patch_time()
+    if socket:
+        patch_socket()
+    if select:
+        patch_select()

@@ -188,6 +188,57 @@ class socket(_std.socket):
 
 
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY}
+
+
+# ------------------------------------------------------- name resolution
+# The resolver blocks in C, so it runs in the real-thread pool; a numeric
+# address needs no lookup and is answered on the spot.
+def _numeric(host):
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        try:
+            host = host.decode('idna')
+        except UnicodeError:
+            return False
+    if not isinstance(host, str):
+        return True          # let the real function raise its TypeError
+    for family in (AF_INET, AF_INET6):
+        try:
+            _socket.inet_pton(family, host.split('%', 1)[0])
+            return True
+        except (OSError, ValueError):
+            pass
+    return False
+
+
+_real_getaddrinfo = _std.getaddrinfo   # captured before any patching
+
+
+def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+    """``socket.getaddrinfo``; a name lookup runs in a real thread, parking only the caller."""
+    if _numeric(host):
+        return _real_getaddrinfo(host, port, family, type, proto, flags)
+    from ..pool import to_thread
+    return to_thread(_real_getaddrinfo, host, port, family, type, proto, flags)
+
+
+def _resolver(name):
+    real = getattr(_std, name)   # captured at import, before any patching
+
+    def resolve(*args):
+        from ..pool import to_thread
+        return to_thread(real, *args)
+    resolve.__name__ = resolve.__qualname__ = name
+    resolve.__doc__ = f'``socket.{name}``, run in a real thread so only the caller waits.'
+    return resolve
+
+
+gethostbyname = _resolver('gethostbyname')
+gethostbyname_ex = _resolver('gethostbyname_ex')
+gethostbyaddr = _resolver('gethostbyaddr')
+getnameinfo = _resolver('getnameinfo')
+getfqdn = _resolver('getfqdn')
 SocketType = socket
 
 

@@ -1,0 +1,90 @@
+"""A pool of real OS threads for calls that cannot be made cooperative.
+
+``to_thread(fn, *args, **kwargs)`` runs ``fn`` in a real OS thread and parks
+only the calling green thread until it is done; the result (or exception)
+comes back through the caller's hub's thread-safe entry.  Name resolution
+(``getaddrinfo`` and friends), file I/O and C code that blocks belong here.
+
+The pool is bounded (``max_workers``, 10 by default, like gevent's): extra
+calls queue.  Workers are started on demand and are plain OS threads made
+with the real ``_thread`` (captured at import, before any monkey patching).
+While a call is in flight the hub counts it as outside work, so an idle hub
+waits for it instead of reporting a deadlock; idle workers are not counted as
+possible wakers.
+"""
+
+from _queue import SimpleQueue   # the C queue: real blocking, never patched
+
+from ._hub import _uncounted_os_threads, _real_start_new_thread, _real_allocate_lock
+from ._park import Waiter, park, unpark
+
+__all__ = ['to_thread', 'ThreadPool', 'default_pool']
+
+# Real OS threads and locks, captured (in _hub) before any monkey patching.
+_start_real_thread = _real_start_new_thread
+_real_lock = _real_allocate_lock
+
+
+class ThreadPool:
+    """Real OS worker threads fed from one queue."""
+
+    def __init__(self, max_workers=10):
+        if max_workers < 1:
+            raise ValueError('max_workers must be at least 1')
+        self.max_workers = max_workers
+        self._jobs = SimpleQueue()
+        self._lock = _real_lock()
+        self._workers = 0
+        self._idle = 0
+        self._queued = 0
+
+    def submit(self, fn, args, kwargs, waiter):
+        """Queue ``fn(*args, **kwargs)``; ``waiter`` is unparked with (ok, value)."""
+        with self._lock:
+            self._queued += 1
+            # A worker per queued job, up to the bound: idle ones take jobs first.
+            if self._queued > self._idle and self._workers < self.max_workers:
+                self._workers += 1
+                _start_real_thread(self._work, ())
+        self._jobs.put((fn, args, kwargs, waiter))
+
+    def _work(self):
+        jobs = self._jobs
+        while True:
+            with self._lock:
+                self._idle += 1
+                _uncounted_os_threads[0] += 1
+            job = jobs.get()
+            with self._lock:
+                self._idle -= 1
+                self._queued -= 1
+                _uncounted_os_threads[0] -= 1
+            fn, args, kwargs, waiter = job
+            try:
+                outcome = (True, fn(*args, **kwargs))
+            except BaseException as exc:  # noqa: B902 - handed to the caller, raised there
+                outcome = (False, exc)
+            unpark(waiter, outcome)
+            del job, fn, args, kwargs, waiter, outcome
+
+
+default_pool = ThreadPool()
+
+
+def to_thread(fn, /, *args, **kwargs):
+    """Run ``fn(*args, **kwargs)`` in a real OS thread; park until it returns; return its result.
+
+    Its exception, if any, is raised here.  Other green threads keep running.
+    """
+    waiter = Waiter(fn)
+    hub = waiter.hub
+    hub.outside_refs += 1
+    try:
+        default_pool.submit(fn, args, kwargs, waiter)
+        park(waiter)
+    finally:
+        hub.outside_refs -= 1
+    ok, value = waiter.value
+    if ok:
+        return value
+    raise value
