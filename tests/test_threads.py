@@ -334,16 +334,23 @@ def test_uncaught_exception_goes_to_default_excepthook(mod, capsys):
     assert 'ValueError: boom!' in err
 
 
-def test_replaced_excepthook_is_honoured(mod):
-    seen = []
+def _failing_thread_under_hook(mod, hook):
+    """Run a thread that raises ZeroDivisionError with ``mod.excepthook = hook``."""
     old = mod.excepthook
-    mod.excepthook = lambda args: seen.append((args.exc_type, str(args.exc_value), args.thread))
+    mod.excepthook = hook
     try:
         t = mod.Thread(target=lambda: 1 / 0)
         t.start()
         t.join()
     finally:
         mod.excepthook = old
+    return t
+
+
+def test_replaced_excepthook_is_honoured(mod):
+    seen = []
+    t = _failing_thread_under_hook(
+        mod, lambda args: seen.append((args.exc_type, str(args.exc_value), args.thread)))
     assert seen == [(ZeroDivisionError, 'division by zero', t)]
 
 
@@ -367,17 +374,9 @@ def test_hub_runs_on_after_thread_error(capsys):
 
 
 def test_failing_excepthook_falls_back_to_sys_excepthook(mod, capsys):
-    old = mod.excepthook
-
     def bad_hook(args):
         raise RuntimeError('hook failed')
-    mod.excepthook = bad_hook
-    try:
-        t = mod.Thread(target=lambda: 1 / 0)
-        t.start()
-        t.join()
-    finally:
-        mod.excepthook = old
+    _failing_thread_under_hook(mod, bad_hook)
     err = capsys.readouterr().err
     assert 'Exception in threading.excepthook:' in err
     assert 'RuntimeError: hook failed' in err
