@@ -23,7 +23,7 @@ from . import _green_thread as green_thread
 from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
-__all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select',
+__all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select', 'patch_queue',
            'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
@@ -221,11 +221,23 @@ def patch_select():
         _patch_module(selectors.PollSelector, {'_selector_cls': green_select.poll})
 
 
-def patch_all(thread=True, time=True, socket=True, select=True):
+# ------------------------------------------------------------------ queue
+def patch_queue():
+    """Replace the C ``queue.SimpleQueue`` with a cooperative one.
+
+    ``queue.Queue`` and friends stay the stdlib classes: they are built on
+    ``threading``, which :func:`patch_thread` makes green.
+    """
+    import queue
+    from .green import queue as green_queue
+    _patch_module(queue, {'SimpleQueue': green_queue.SimpleQueue})
+
+
+def patch_all(thread=True, time=True, socket=True, select=True, queue=True):
     """Apply every patcher asked for (all by default); idempotent.
 
-    Cooperative ssl, queue.SimpleQueue, subprocess, os and signal patches are
-    still to come (issue 5).
+    Cooperative ssl, subprocess, os and signal patches are still to come
+    (issue 5).
     """
     if thread:
         patch_thread()
@@ -235,3 +247,5 @@ def patch_all(thread=True, time=True, socket=True, select=True):
         patch_socket()
     if select:
         patch_select()
+    if queue:
+        patch_queue()

@@ -1,0 +1,89 @@
+"""A cooperative ``queue.SimpleQueue``.
+
+Only the C-implemented class needs a replacement: ``queue.Queue``,
+``LifoQueue`` and ``PriorityQueue`` are pure Python on ``threading``'s
+primitives and stay the stdlib classes (their ``mutex``, ``not_empty``,
+``all_tasks_done`` and ``queue`` attributes keep working) once ``threading``
+is green.
+"""
+
+import types
+from collections import deque
+from queue import Empty
+
+from .._park import Waiter, WaitQueue, park, WOKEN
+from .._locks import check_acquire_args
+from .._sync import _positive_timeout
+
+__all__ = ['SimpleQueue', 'Empty']
+
+
+class SimpleQueue:
+    """Unbounded FIFO queue; ``get`` parks only the calling green thread.
+
+    Same API as ``queue.SimpleQueue``: ``put`` never blocks (its ``block`` and
+    ``timeout`` arguments are accepted and ignored, as there), ``get`` takes
+    ``block``/``timeout`` and raises ``queue.Empty``.  An item put while
+    threads wait is handed straight to the longest-waiting one.
+    """
+
+    def __init__(self):
+        self._items = deque()
+        self._getters = WaitQueue()
+
+    def put(self, item, block=True, timeout=None):
+        """Put ``item`` on the queue (never blocks)."""
+        q = self._getters
+        if q._waiters:
+            with q.mutex:
+                if q.claim_next(item) is not None:
+                    return
+        self._items.append(item)
+
+    def put_nowait(self, item):
+        """Same as ``put(item)``."""
+        self.put(item)
+
+    def get(self, block=True, timeout=None):
+        """Remove and return an item, waiting (up to ``timeout``) if ``block`` and empty."""
+        if timeout is not None and block:
+            if timeout.__class__ not in (int, float):
+                check_acquire_args(True, timeout)     # the stdlib's TypeError for non-numbers
+            if timeout < 0:
+                raise ValueError("'timeout' must be a non-negative number")
+        items = self._items
+        if items:
+            return items.popleft()
+        if not block:
+            raise Empty
+        seconds = _positive_timeout(timeout) if timeout is not None else None
+        if seconds == 0.0:
+            raise Empty
+        q = self._getters
+        waiter = Waiter(self)
+        with q.mutex:
+            if items:               # put meanwhile (from another OS thread)
+                return items.popleft()
+            q.add(waiter)
+        try:
+            if park(waiter, seconds):
+                return waiter.value
+        except BaseException:
+            if waiter.state == WOKEN:     # an item was handed to us: keep it queued
+                self._items.appendleft(waiter.value)
+            raise
+        raise Empty
+
+    def get_nowait(self):
+        """Same as ``get(False)``."""
+        return self.get(False)
+
+    def empty(self):
+        """True if the queue is empty (not reliable across threads, as in the stdlib)."""
+        return not self._items
+
+    def qsize(self):
+        """The approximate size of the queue."""
+        return len(self._items)
+
+    __class_getitem__ = classmethod(types.GenericAlias)
