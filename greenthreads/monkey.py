@@ -24,6 +24,7 @@ from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
 __all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select', 'patch_queue',
+           'patch_subprocess',
            'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
@@ -233,11 +234,22 @@ def patch_queue():
     _patch_module(queue, {'SimpleQueue': green_queue.SimpleQueue})
 
 
-def patch_all(thread=True, time=True, socket=True, select=True, queue=True):
+# ------------------------------------------------------------- subprocess
+def patch_subprocess():
+    """Replace ``subprocess.Popen`` with one whose waits park only the caller.
+
+    ``run``, ``call``, ``check_call`` and ``check_output`` create
+    ``subprocess.Popen`` by module lookup, so they follow.
+    """
+    import subprocess
+    from .green import subprocess as green_subprocess
+    _patch_module(subprocess, {'Popen': green_subprocess.Popen})
+
+
+def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subprocess=True):
     """Apply every patcher asked for (all by default); idempotent.
 
-    Cooperative ssl, subprocess, os and signal patches are still to come
-    (issue 5).
+    Cooperative ssl, os and signal patches are still to come (issue 5).
     """
     if thread:
         patch_thread()
@@ -249,3 +261,5 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True):
         patch_select()
     if queue:
         patch_queue()
+    if subprocess:
+        patch_subprocess()
