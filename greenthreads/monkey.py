@@ -24,7 +24,7 @@ from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
 __all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select', 'patch_queue',
-           'patch_subprocess',
+           'patch_subprocess', 'patch_ssl',
            'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
@@ -234,6 +234,21 @@ def patch_queue():
     _patch_module(queue, {'SimpleQueue': green_queue.SimpleQueue})
 
 
+# -------------------------------------------------------------------- ssl
+def patch_ssl():
+    """Make TLS sockets cooperative: every ``SSLContext`` builds our ``SSLSocket``.
+
+    Works for contexts made before patching too (the socket class is looked
+    up on ``SSLContext`` when a socket is wrapped).
+    """
+    import ssl
+    from .green import ssl as green_ssl
+    # Only the class contexts build: ssl.SSLSocket itself must stay the
+    # stdlib class (its _create calls super(ssl.SSLSocket, self)), and ours
+    # subclasses it, so isinstance checks still hold.
+    _patch_module(ssl.SSLContext, {'sslsocket_class': green_ssl.SSLSocket})
+
+
 # ------------------------------------------------------------- subprocess
 def patch_subprocess():
     """Replace ``subprocess.Popen`` with one whose waits park only the caller.
@@ -246,10 +261,11 @@ def patch_subprocess():
     _patch_module(subprocess, {'Popen': green_subprocess.Popen})
 
 
-def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subprocess=True):
+def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subprocess=True,
+              ssl=True):
     """Apply every patcher asked for (all by default); idempotent.
 
-    Cooperative ssl, os and signal patches are still to come (issue 5).
+    Cooperative os and signal patches are still to come (issue 5).
     """
     if thread:
         patch_thread()
@@ -263,3 +279,5 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subp
         patch_queue()
     if subprocess:
         patch_subprocess()
+    if ssl:
+        patch_ssl()
