@@ -221,15 +221,24 @@ class Hub:
         """Call ``callback(arg)`` once, when ``fd`` is ready for ``event`` (READ or WRITE).
 
         The returned handle is passed to :meth:`remove_io` to withdraw interest
-        before it fires.  Errors and hang-ups wake both directions.
+        before it fires.  Errors and hang-ups wake both directions.  An fd the
+        poller refuses (a regular file: PermissionError) raises here and
+        leaves nothing registered.
         """
         io = self._io
         entry = io.get(fd)
         if entry is None:
             entry = io[fd] = [0, [], []]
         handle = (callback, arg)
-        entry[1 if event == READ else 2].append(handle)
-        self._update_interest(fd, entry)
+        waiting = entry[1 if event == READ else 2]
+        waiting.append(handle)
+        try:
+            self._update_interest(fd, entry)
+        except BaseException:
+            waiting.remove(handle)
+            if not entry[1] and not entry[2]:
+                del io[fd]
+            raise
         return handle
 
     def remove_io(self, fd, handle):

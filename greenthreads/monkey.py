@@ -24,7 +24,7 @@ from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
 __all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select', 'patch_queue',
-           'patch_subprocess', 'patch_ssl',
+           'patch_subprocess', 'patch_ssl', 'patch_os',
            'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
@@ -249,6 +249,15 @@ def patch_ssl():
     _patch_module(ssl.SSLContext, {'sslsocket_class': green_ssl.SSLSocket})
 
 
+# --------------------------------------------------------------------- os
+def patch_os():
+    """Make ``os.read``, ``os.write`` (pipes, sockets, ttys) and ``os.waitpid`` cooperative."""
+    import os
+    from .green import os as green_os
+    _patch_module(os, {'read': green_os.read, 'write': green_os.write,
+                       'waitpid': green_os.waitpid})
+
+
 # ------------------------------------------------------------- subprocess
 def patch_subprocess():
     """Replace ``subprocess.Popen`` with one whose waits park only the caller.
@@ -262,11 +271,8 @@ def patch_subprocess():
 
 
 def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subprocess=True,
-              ssl=True):
-    """Apply every patcher asked for (all by default); idempotent.
-
-    Cooperative os and signal patches are still to come (issue 5).
-    """
+              ssl=True, os=True):
+    """Apply every patcher asked for (all by default); idempotent."""
     if thread:
         patch_thread()
     if time:
@@ -281,3 +287,5 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subp
         patch_subprocess()
     if ssl:
         patch_ssl()
+    if os:
+        patch_os()

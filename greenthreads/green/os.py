@@ -1,0 +1,94 @@
+"""Cooperative ``os.read``, ``os.write`` and ``os.waitpid``.
+
+``read``/``write`` on a pipe, socket or terminal wait for readiness on the
+hub's poller first, so only the calling green thread waits; regular files
+(which are always "ready" and cannot be polled) are read and written
+directly, as before.  ``waitpid`` waits on a pidfd for a specific child and
+otherwise checks back with short cooperative sleeps.
+"""
+
+import os as _std
+import select as _select
+import time
+
+from .._hub import READ, WRITE
+from .._park import wait_fd, sleep
+
+__all__ = ['read', 'write', 'waitpid']
+
+_real_read = _std.read
+_real_write = _std.write
+_real_waitpid = _std.waitpid
+_monotonic = time.monotonic
+
+
+def _wait_ready(fd, event):
+    """Park until ``fd`` is ready; False if it cannot be polled (a regular file)."""
+    try:
+        wait_fd(fd, event)
+    except (PermissionError, FileNotFoundError, ValueError):
+        return False     # not pollable: the call will not block for long
+    return True
+
+
+def read(fd, n, /):
+    """``os.read`` that parks only the calling green thread until ``fd`` is readable."""
+    while True:
+        try:
+            if _std.get_blocking(fd):
+                _wait_ready(fd, READ)
+            return _real_read(fd, n)
+        except BlockingIOError:
+            wait_fd(fd, READ)
+
+
+_PIPE_BUF = getattr(_select, 'PIPE_BUF', 512)
+
+
+def write(fd, data, /):
+    """``os.write`` that parks only the calling green thread until ``fd`` is writable.
+
+    On a blocking descriptor the data goes out in PIPE_BUF pieces, each after
+    the poller says there is room (a piece that size cannot block), and the
+    call returns when all of it is written, as a blocking write would.
+    """
+    if not _std.get_blocking(fd):
+        while True:
+            try:
+                return _real_write(fd, data)
+            except BlockingIOError:
+                wait_fd(fd, WRITE)
+    view = memoryview(data).cast('B')
+    total = 0
+    while True:
+        if not _wait_ready(fd, WRITE):
+            return total + _real_write(fd, view[total:])    # a regular file
+        total += _real_write(fd, view[total:total + _PIPE_BUF])
+        if total >= len(view):
+            return total
+
+
+def waitpid(pid, options, /):
+    """``os.waitpid`` that parks only the calling green thread while the child runs."""
+    if options & _std.WNOHANG:
+        return _real_waitpid(pid, options)
+    pidfd = None
+    if pid > 0 and hasattr(_std, 'pidfd_open'):
+        try:
+            pidfd = _std.pidfd_open(pid)
+        except OSError:
+            pidfd = None
+    try:
+        delay = 0.001
+        while True:
+            result = _real_waitpid(pid, options | _std.WNOHANG)
+            if result[0] != 0:
+                return result
+            if pidfd is not None:
+                wait_fd(pidfd, READ)
+            else:
+                sleep(delay)
+                delay = min(delay * 2, 0.05)
+    finally:
+        if pidfd is not None:
+            _std.close(pidfd)

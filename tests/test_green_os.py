@@ -1,0 +1,47 @@
+"""os.read / os.write / os.waitpid under patch_all."""
+
+from conftest import run_script
+
+
+def test_pipe_read_write_and_waitpid_park_only_the_caller():
+    proc = run_script('''
+import greenthreads.monkey
+greenthreads.monkey.patch_all()
+import os, threading, time, subprocess, tempfile
+r, w = os.pipe()
+got, ticks = [], []
+reader = threading.Thread(target=lambda: got.append(os.read(r, 10)))
+ticker = threading.Thread(target=lambda: [ticks.append(time.sleep(0.01)) for _ in range(5)])
+reader.start(); ticker.start()
+time.sleep(0.03)
+os.write(w, b'hello')
+reader.join(); ticker.join()
+# A full pipe: the writer parks until a reader drains it.
+big = b'x' * (1 << 20)
+chunks = []
+def drain():
+    n = 0
+    while n < len(big):
+        data = os.read(r, 65536)
+        chunks.append(data)
+        n += len(data)
+d = threading.Thread(target=drain); d.start()
+written = 0
+while written < len(big):
+    written += os.write(w, big[written:])
+d.join()
+with tempfile.TemporaryFile() as f:            # regular files: plain calls
+    os.write(f.fileno(), b'file data')
+    os.lseek(f.fileno(), 0, 0)
+    file_ok = os.read(f.fileno(), 100) == b'file data'
+p = subprocess.Popen(['sleep', '0.2'])
+sleepers = []
+s = threading.Thread(target=lambda: [sleepers.append(time.sleep(0.02)) for _ in range(5)])
+s.start()
+pid, status = os.waitpid(p.pid, 0)
+s.join()
+print(got == [b'hello'], len(ticks), b''.join(chunks) == big, file_ok, pid == p.pid,
+      os.waitstatus_to_exitcode(status), len(sleepers))
+''', timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ['True', '5', 'True', 'True', 'True', '0', '5']
