@@ -45,6 +45,8 @@ _real_rlock = _thread.RLock
 _main_os_ident = _std_threading.main_thread().ident
 _real_epoll = getattr(select, 'epoll', None)   # the monkey patch removes it later
 _real_poll = select.poll
+_os_read = os.read        # the monkey patch makes these cooperative later;
+_os_write = os.write      # the hub itself must never park
 _monotonic = time.monotonic
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -130,6 +132,12 @@ class Hub:
         self.on_deadlock = None
         #: Called with (callback, exc_info) when a callback run by the hub raises.
         self.on_error = None
+        self._owns_wakeup_fd = False
+        self._wake_w_before_fork = None
+        self._open_fds()
+
+    def _open_fds(self):
+        """The poller, the wake-up pipe and (main OS thread) the signal wake-up fd."""
         if _real_epoll is not None:
             self._poller = _real_epoll()
             self._poll = self._poller.poll
@@ -140,18 +148,46 @@ class Hub:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._poller.register(self._wake_r, READ)
-        self._old_wakeup_fd = None
         if self.is_main_os_thread:
             # A signal caught by the C handler while another OS thread runs must
             # still interrupt our poll so its Python handler runs promptly.
             try:
                 old = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
             except ValueError:  # pragma: no cover - not the main interpreter
-                old = -1
-            if old != -1:  # somebody else (asyncio?) owns it: leave theirs
-                signal.set_wakeup_fd(old)
+                return
+            if old not in (-1, self._wake_w_before_fork):
+                signal.set_wakeup_fd(old)   # somebody else's (asyncio?): leave it
             else:
-                self._old_wakeup_fd = old
+                self._owns_wakeup_fd = True
+
+    def reinit_after_fork(self):
+        """In a forked child: fresh poller and pipe; forget every parent's pending work.
+
+        The parent's green threads do not exist in the child; what they were
+        waiting on must never wake them.  Containers are cleared in place
+        because the suspended hub loop holds references to them.
+        """
+        self._wake_w_before_fork = self._wake_w
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self._poller.close()
+        except OSError:
+            pass
+        self.thread_ident = _real_get_ident()
+        self.is_main_os_thread = True
+        self.ready.clear()
+        self._timers.clear()
+        self._cancelled = 0
+        self._io.clear()
+        self._threadsafe.clear()
+        self._wake_pending = False
+        self._idle_runners.clear()
+        self.outside_refs = 0
+        self._open_fds()
 
     # ----------------------------------------------------------- scheduling
     def switch(self):
@@ -210,7 +246,7 @@ class Hub:
         if not self._wake_pending:
             self._wake_pending = True
             try:
-                os.write(self._wake_w, b'\0')
+                _os_write(self._wake_w, b'\0')
             except BlockingIOError:
                 pass  # the pipe is full: the hub will wake anyway
             except OSError:  # pragma: no cover - closed at interpreter exit
@@ -348,8 +384,6 @@ class Hub:
         timers = self._timers
         threadsafe = self._threadsafe
         io = self._io
-        wake_r = self._wake_r
-        poll = self._poll
         while True:
             # 1. What is runnable now; newcomers wait a turn so timers and I/O
             #    cannot be starved by threads that keep yielding.  (Parking
@@ -400,18 +434,18 @@ class Hub:
                 self._deadlock()
                 continue
             try:
-                events = poll(timeout)
+                events = self._poll(timeout)
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
             for fd, ev in events:
-                if fd == wake_r:
+                if fd == self._wake_r:
                     self._drain_wakeups()
                 else:
                     self.io_ready(fd, ev)
 
     def _drain_wakeups(self):
         try:
-            while os.read(self._wake_r, 4096):
+            while _os_read(self._wake_r, 4096):
                 pass
         except (BlockingIOError, InterruptedError):
             pass
@@ -459,7 +493,7 @@ class Hub:
 
     def close(self):
         """Release the hub's file descriptors (the hub must not be running)."""
-        if self._old_wakeup_fd is not None:
+        if self._owns_wakeup_fd:
             try:
                 signal.set_wakeup_fd(-1)
             except (ValueError, OSError):  # pragma: no cover

@@ -128,6 +128,15 @@ def park(waiter, timeout=None):
     return waiter.state == WOKEN
 
 
+def waiter_of(frame):
+    """The Waiter a suspended green thread is parked on, found from its frames (or None)."""
+    while frame is not None:
+        if frame.f_code is _PARK_CODE:
+            return frame.f_locals.get('waiter')
+        frame = frame.f_back
+    return None
+
+
 def unpark(waiter, value=True):
     """Claim ``waiter`` as woken with ``value`` and deliver the wake-up.
 
@@ -147,6 +156,9 @@ def unpark(waiter, value=True):
 
 def _unpark_here(args):
     unpark(*args)
+
+
+_PARK_CODE = park.__code__
 
 
 class WaitQueue:

@@ -15,6 +15,7 @@ thread's: every green thread of one OS thread shares it.
 """
 
 import itertools
+import os
 import sys
 import threading as _std_threading
 import weakref
@@ -699,6 +700,41 @@ def _shutdown():
                   file=sys.stderr, flush=True)
             _nondaemon.clear()
             return
+
+
+# ------------------------------------------------------------------- fork
+#: Greenlets of threads that did not survive a fork: kept, never run, never
+#: collected (collecting one would run its finally blocks in the child).
+_fork_graveyard = []
+
+
+def _after_fork_in_child():
+    """POSIX fork semantics: only the forking green thread lives on, on a fresh hub."""
+    from ._hub import peek_hub
+    from ._park import waiter_of, PARKED, CANCELLED
+    hub = peek_hub()
+    if hub is not None:
+        hub.reinit_after_fork()
+    me = getcurrent()
+    for thread in list(_active.values()):
+        g = thread._greenlet
+        if g is me:
+            continue
+        if g is not None and not g.dead:
+            waiter = waiter_of(g.gr_frame)
+            if waiter is not None and waiter.state == PARKED:
+                waiter.state = CANCELLED        # no release may wake it now
+                if waiter.queue is not None:
+                    waiter.queue._stale += 1
+            _fork_graveyard.append(g)
+        thread._done = True
+        _active.pop(thread._ident, None)
+    _nondaemon.clear()
+    _live[0] = 0 if me.parent is None else 1
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _on_new_hub(hub):

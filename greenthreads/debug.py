@@ -12,21 +12,14 @@ import traceback
 
 from ._hub import DeadlockError, _new_hub_hooks
 from ._locks import RLock
-from ._park import park, PARKED
+from ._park import waiter_of as _waiter_of, PARKED
 from ._threads import Thread, _active
 
 __all__ = ['DeadlockError', 'deadlock_error', 'blocked_threads', 'format_all', 'dump_all']
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_PARK_CODE = park.__code__
 
 
-def _waiter_of(frame):
-    while frame is not None:
-        if frame.f_code is _PARK_CODE:
-            return frame.f_locals.get('waiter')
-        frame = frame.f_back
-    return None
 
 
 def _user_frame(frame):

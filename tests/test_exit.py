@@ -195,3 +195,38 @@ def test_ctrl_c_reaches_the_main_thread_promptly(wait):
     assert out == 'KeyboardInterrupt in MainThread\n', err
     assert proc.returncode == 0, err
     assert took < 10, took   # it is immediate; the bound only keeps a hang from passing
+
+
+def test_fork_child_has_only_the_forking_thread_and_a_fresh_hub():
+    proc = run_script('''
+        import os
+        import greenthreads as threading
+        lock = threading.Lock()
+        lock.acquire()
+        def parked():
+            with lock:
+                print('parked ran in', 'child' if os.getpid() != parent else 'parent', flush=True)
+        def sleeper():
+            threading.sleep(0.2)
+            print('sleeper ran in', 'child' if os.getpid() != parent else 'parent', flush=True)
+        parent = os.getpid()
+        t1 = threading.Thread(target=parked, daemon=True)
+        t2 = threading.Thread(target=sleeper)
+        t1.start(); t2.start()
+        threading.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:
+            lock.release()      # in the parent this would wake `parked`; here it is gone
+            out = []
+            c = threading.Thread(target=lambda: (threading.sleep(0.05), out.append('new')))
+            c.start(); c.join()
+            print('child:', out, [t.name for t in threading.enumerate()], lock.locked(), flush=True)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print('child exit', os.waitstatus_to_exitcode(status), flush=True)
+        lock.release()
+        t1.join(); t2.join()
+    ''')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["child: ['new'] ['MainThread'] False", 'child exit 0',
+                                        'parked ran in parent', 'sleeper ran in parent']
