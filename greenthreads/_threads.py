@@ -24,7 +24,7 @@ import _thread
 from contextvars import Context
 from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _greenlet_gettrace
 
-from ._hub import get_hub, Runner, _real_get_ident, ident_of, _new_hub_hooks
+from ._hub import get_hub, Runner, _real_get_ident, _real_allocate_lock, ident_of, _new_hub_hooks
 from ._locks import check_acquire_args, lazy_queue
 from ._park import Waiter, park
 from ._sync import Event
@@ -505,6 +505,19 @@ class Thread:
             raise RuntimeError('cannot set daemon status of active thread')
         self._daemonic = daemonic
 
+    # -- called by CPython's threading._after_fork under the monkey patch;
+    #    the real work is done by _after_fork_in_child.
+    def _reset_internal_locks(self, is_alive):
+        if not is_alive:
+            self._done = True
+
+    def _stop(self):
+        self._done = True
+
+    def _after_fork(self, new_ident=None):
+        if new_ident is None:
+            self._done = True
+
     def isDaemon(self):
         """Deprecated: use the ``daemon`` attribute."""
         import warnings
@@ -708,6 +721,16 @@ def _shutdown():
 _fork_graveyard = []
 
 
+_before_fork_threads = []
+_STD_MAIN_THREAD = _std_threading._main_thread   # CPython's own object, before any patch
+
+
+def _before_fork():
+    # Under the monkey patch CPython's threading._after_fork runs first in the
+    # child and empties _active: remember who was there.
+    _before_fork_threads[:] = _active.values()
+
+
 def _after_fork_in_child():
     """POSIX fork semantics: only the forking green thread lives on, on a fresh hub."""
     from ._hub import peek_hub
@@ -716,7 +739,11 @@ def _after_fork_in_child():
     if hub is not None:
         hub.reinit_after_fork()
     me = getcurrent()
-    for thread in list(_active.values()):
+    threads = set(_before_fork_threads) | set(_active.values())
+    _before_fork_threads.clear()
+    if me.parent is None:
+        _restore_std_main_thread()
+    for thread in threads:
         g = thread._greenlet
         if g is me:
             continue
@@ -733,8 +760,26 @@ def _after_fork_in_child():
     _live[0] = 0 if me.parent is None else 1
 
 
+def _restore_std_main_thread():
+    """Undo what CPython's own after-fork handler did to its main thread under the patch.
+
+    Forking from the main thread keeps it the main thread; CPython's handler
+    (which ran first and met our Thread objects in the patched _active) made
+    ours the main thread and stopped its own, which its exit code still needs.
+    """
+    std_main = _STD_MAIN_THREAD
+    if _std_threading._main_thread is std_main:
+        return
+    _std_threading._main_thread = std_main
+    if getattr(std_main, '_is_stopped', False):          # 3.10-3.12
+        lock = _real_allocate_lock()
+        lock.acquire()
+        std_main._tstate_lock = lock
+        std_main._is_stopped = False
+
+
 if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _on_new_hub(hub):

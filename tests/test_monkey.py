@@ -267,3 +267,34 @@ for t in ts: t.join()
 print(len(bodies), set(bodies), time.monotonic() - t0 < 5, type(socket.socket()).__module__)
 ''')
     assert proc.stdout.split() == ['150', "{b'ok'}", 'True', 'greenthreads.green.socket']
+
+
+def test_fork_under_patch_all():
+    proc = run('''
+monkey.patch_all()
+import os
+lock = threading.Lock()
+lock.acquire()
+parent = os.getpid()
+def parked():
+    with lock:
+        print('parked ran in', 'parent' if os.getpid() == parent else 'child', flush=True)
+t = threading.Thread(target=parked)
+t.start()
+time.sleep(0.01)
+pid = os.fork()
+if pid == 0:
+    lock.release()
+    c = threading.Thread(target=lambda: (time.sleep(0.05), print('child thread done', flush=True)))
+    c.start()                # not joined: the child's exit waits for it
+    print('child', [x.name for x in threading.enumerate()][0],
+          threading.main_thread() is threading.current_thread(), flush=True)
+else:
+    _, status = os.waitpid(pid, 0)
+    print('child exit', os.waitstatus_to_exitcode(status), flush=True)
+    lock.release()
+    t.join()
+''')
+    assert proc.stdout.splitlines() == ['child MainThread True', 'child thread done',
+                                        'child exit 0', 'parked ran in parent']
+    assert proc.stderr == ''
