@@ -26,3 +26,19 @@ def run_script(code, *args, timeout=60, env_extra=None):
         env.update(env_extra)
     return subprocess.run([sys.executable, '-c', textwrap.dedent(code), *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def spawn(fn, *args, daemon=False, **kwargs):
+    """Start a green thread running ``fn(*args, **kwargs)``; return it."""
+    t = greenthreads.Thread(target=fn, args=args, kwargs=kwargs, daemon=daemon)
+    t.start()
+    return t
+
+
+def error_of(fn, *args):
+    """``(type, message)`` of the exception ``fn(*args)`` raises, or None."""
+    try:
+        fn(*args)
+    except Exception as exc:
+        return type(exc), str(exc)
+    return None

@@ -8,20 +8,7 @@ import pytest
 
 import greenthreads
 from greenthreads.green.queue import SimpleQueue
-from conftest import run_script
-
-
-def spawn(fn, *args):
-    t = greenthreads.Thread(target=fn, args=args)
-    t.start()
-    return t
-
-
-def _err(fn, *args):
-    try:
-        fn(*args)
-    except Exception as exc:
-        return type(exc), str(exc)
+from conftest import run_script, spawn, error_of as _err
 
 
 def test_fifo_and_nowait():

@@ -7,19 +7,7 @@ import pytest
 
 import greenthreads
 from greenthreads.green import select, socket
-
-
-def spawn(fn, *args):
-    t = greenthreads.Thread(target=fn, args=args)
-    t.start()
-    return t
-
-
-def _err(fn, *args):
-    try:
-        fn(*args)
-    except Exception as exc:
-        return type(exc), str(exc)
+from conftest import spawn, error_of as _err
 
 
 def test_select_waits_cooperatively_and_returns_the_ready_objects():

@@ -10,12 +10,7 @@ import pytest
 
 import greenthreads
 from greenthreads.green import socket
-
-
-def spawn(fn, *args, daemon=False):
-    t = greenthreads.Thread(target=fn, args=args, daemon=daemon)
-    t.start()
-    return t
+from conftest import spawn
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 import greenthreads
 from greenthreads import Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier
+from conftest import spawn, error_of as _err
 
 
 class SwitchCounter:
@@ -32,12 +33,6 @@ class SwitchCounter:
 
     def __exit__(self, *exc):
         greenlet.settrace(self._old)
-
-
-def spawn(fn, *args, **kw):
-    t = greenthreads.Thread(target=fn, args=args, kwargs=kw)
-    t.start()
-    return t
 
 
 # ------------------------------------------------------------ fast paths
@@ -257,13 +252,6 @@ def test_rlock_ownership_and_messages():
     rlock.release()
     rlock.release()
     assert _err(rlock.release) == (RuntimeError, 'cannot release un-acquired lock')
-
-
-def _err(fn):
-    try:
-        fn()
-    except Exception as exc:
-        return type(exc), str(exc)
 
 
 # ------------------------------------------------------------- bad input

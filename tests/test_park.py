@@ -7,12 +7,7 @@ import greenthreads
 from greenthreads._hub import get_hub
 from greenthreads._park import (Waiter, WaitQueue, park, unpark, sleep, yield_now,
                                 PARKED, WOKEN, TIMED_OUT, CANCELLED)
-
-
-def spawn(fn, *args):
-    t = greenthreads.Thread(target=fn, args=args)
-    t.start()
-    return t
+from conftest import spawn
 
 
 def test_unpark_wakes_with_value():
