@@ -113,6 +113,76 @@ def queue(api, n):
     return {'ops': n}
 
 
+def echo(api, n, trips=200, size=64):
+    """n connections, a thread each on both sides, each doing ``trips`` round trips of ``size`` bytes.
+
+    Plain blocking-socket code: a listener thread accepts and starts a handler
+    thread per connection (what ``socketserver.ThreadingTCPServer`` does).
+    """
+    if getattr(api, 'StreamServer', None) is not None:
+        return _echo_stream_server(api, n, trips, size)
+    socket = api.socket
+    listener = socket.create_server(('127.0.0.1', 0), backlog=n)
+    port = listener.getsockname()[1]
+    handlers = []
+
+    def handle(conn):
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def serve():
+        for _ in range(n):
+            conn, _addr = listener.accept()
+            t = api.Thread(target=handle, args=(conn,))
+            t.start()
+            handlers.append(t)
+    acceptor = api.Thread(target=serve)
+    acceptor.start()
+    clients = [api.Thread(target=_echo_client, args=(socket, port, trips, size)) for _ in range(n)]
+    for t in clients:
+        t.start()
+    for t in clients + [acceptor] + handlers:
+        t.join()
+    listener.close()
+    return {'ops': n * trips}
+
+
+def _echo_client(socket, port, trips, size):
+    payload = b'x' * size
+    s = socket.create_connection(('127.0.0.1', port))
+    with s:
+        for _ in range(trips):
+            s.sendall(payload)
+            got = 0
+            while got < size:
+                got += len(s.recv(size - got))
+
+
+def _echo_stream_server(api, n, trips, size):
+    # gevent's native server: the anchor the issue names for this case.
+    def handle(conn, _addr):
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                return
+            conn.sendall(data)
+    server = api.StreamServer(('127.0.0.1', 0), handle, backlog=n)
+    server.start()
+    port = server.server_port
+    clients = [api.Thread(target=_echo_client, args=(api.socket, port, trips, size))
+               for _ in range(n)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    server.stop()
+    return {'ops': n * trips}
+
+
 def sleepers(api, n, seconds=1.0):
     """n threads each sleep ``seconds``: time to finish, and peak memory per thread."""
     base = _rss_kb()
@@ -197,6 +267,33 @@ class AsyncioCases:
         return {'ops': n}
 
     @staticmethod
+    async def echo(n, trips=200, size=64):
+        async def handle(reader, writer):
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, '127.0.0.1', 0, backlog=n)
+        port = server.sockets[0].getsockname()[1]
+        payload = b'x' * size
+
+        async def client():
+            reader, writer = await asyncio.open_connection('127.0.0.1', port)
+            for _ in range(trips):
+                writer.write(payload)
+                await reader.readexactly(size)
+            writer.close()
+            await writer.wait_closed()
+        await asyncio.gather(*(client() for _ in range(n)))
+        server.close()
+        await server.wait_closed()
+        return {'ops': n * trips}
+
+    @staticmethod
     async def sleepers(n, seconds=1.0):
         base = _rss_kb()
         await asyncio.gather(*(asyncio.sleep(seconds) for _ in range(n)))
@@ -205,7 +302,7 @@ class AsyncioCases:
 
 
 CASES = ['spawn_join', 'switch', 'lock_uncontended', 'rlock_uncontended', 'lock_contended',
-         'queue', 'sleepers']
+         'queue', 'echo', 'sleepers']
 
 #: Operations per run, by case; OS threads get fewer where the issue says so
 #: or where a run would take far longer than the others (per-op figures are
@@ -217,6 +314,8 @@ SIZES = {
     'rlock_uncontended': {'default': 1_000_000},
     'lock_contended': {'default': 50_000, 'threading': 2_000},
     'queue': {'default': 200_000},
+    # connections (x 200 round trips of 64 bytes); OS threads: 1 thread per side each
+    'echo': {'default': 500, 'threading': 100},
     # The patched anchors re-scan every live thread on each start/stop (CPython
     # 3.9-3.12 threading), so 100,000 of them take minutes: they get 20,000.
     'sleepers': {'default': 100_000, 'threading': 10_000, 'gevent-patched': 20_000,

@@ -35,6 +35,8 @@ TARGETS = [
     ('lock_contended', 'us', 'gevent', 1.2, '≤ 1.2 × gevent'),
     ('lock_contended', 'handoff_ratio', None, 0.9, 'ownership changes on ≥ 90 % of releases with waiters'),
     ('queue', 'us', 'gevent-patched', 1.0, '≤ 1.0 × gevent-patched'),
+    ('echo', 'us', 'gevent', 1.0, 'round trips/s ≥ 1.0 × gevent StreamServer (issue 5)'),
+    ('echo', 'us', 'gevent-patched', 0.8, 'round trips/s ≥ 1.25 × gevent-patched (issue 5)'),
     ('sleepers', 'kb_per_thread', 'gevent', 1.0, 'KB per thread ≤ 1.0 × gevent'),
 ]
 

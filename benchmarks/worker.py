@@ -24,9 +24,10 @@ def setup(backend):
         eventlet.monkey_patch()
     elif backend == 'greenthreads':
         import greenthreads.monkey
-        greenthreads.monkey.patch_thread()
+        greenthreads.monkey.patch_all()
     if backend in ('threading', 'greenthreads', 'gevent-patched', 'eventlet-patched'):
         import queue
+        import socket as socket_module
         import threading
         import time
 
@@ -37,12 +38,15 @@ def setup(backend):
             RLock = threading.RLock
             Queue = queue.Queue
             sleep = time.sleep
+            socket = socket_module
         return Api
     if backend == 'gevent':
         import gevent
         import gevent.event
         import gevent.lock
         import gevent.queue
+        import gevent.server
+        import gevent.socket
 
         class Api:
             @staticmethod
@@ -53,6 +57,8 @@ def setup(backend):
             RLock = gevent.lock.RLock
             Queue = gevent.queue.Queue
             sleep = staticmethod(gevent.sleep)
+            socket = gevent.socket
+            StreamServer = gevent.server.StreamServer
         return Api
     if backend == 'asyncio':
         return None
