@@ -56,8 +56,12 @@ WRITE = 4  # the values of select.POLLIN / POLLOUT (and EPOLLIN / EPOLLOUT)
 
 if _real_epoll is not None:
     _ERR_EVENTS = select.EPOLLERR | select.EPOLLHUP
+    # One-shot interest: a fired fd is disarmed by the kernel, and the next
+    # wait re-arms it with one epoll_ctl(MOD) instead of ADD + DEL per wait.
+    _ONESHOT = select.EPOLLONESHOT
 else:  # pragma: no cover - non-Linux
     _ERR_EVENTS = select.POLLERR | select.POLLHUP | select.POLLNVAL
+    _ONESHOT = 0
 
 # epoll takes a float of seconds but converts to milliseconds in an int; keep
 # every single poll well inside that range and loop for longer waits.
@@ -116,7 +120,8 @@ class Hub:
         self._timers = []          # heap of [deadline, seq, callback, arg]
         self._cancelled = 0        # dead entries still in the heap
         self._seq = itertools.count().__next__
-        self._io = {}              # fd -> [registered mask, [read cbs], [write cbs]]
+        self._io = {}              # fd -> [armed mask, [read cbs], [write cbs], registered]
+        self._io_waiters = 0       # interests not yet fired or withdrawn
         self._threadsafe = deque()
         self._wake_pending = False
         self._idle_runners = []
@@ -183,6 +188,7 @@ class Hub:
         self._timers.clear()
         self._cancelled = 0
         self._io.clear()
+        self._io_waiters = 0
         self._threadsafe.clear()
         self._wake_pending = False
         self._idle_runners.clear()
@@ -264,7 +270,7 @@ class Hub:
         io = self._io
         entry = io.get(fd)
         if entry is None:
-            entry = io[fd] = [0, [], []]
+            entry = io[fd] = [0, [], [], False]
         handle = (callback, arg)
         waiting = entry[1 if event == READ else 2]
         waiting.append(handle)
@@ -272,9 +278,10 @@ class Hub:
             self._update_interest(fd, entry)
         except BaseException:
             waiting.remove(handle)
-            if not entry[1] and not entry[2]:
+            if not entry[1] and not entry[2] and not entry[3]:
                 del io[fd]
             raise
+        self._io_waiters += 1
         return handle
 
     def remove_io(self, fd, handle):
@@ -287,6 +294,7 @@ class Hub:
                 lst.remove(handle)
             except ValueError:
                 continue
+            self._io_waiters -= 1
             break
         self._update_interest(fd, entry)
 
@@ -299,36 +307,50 @@ class Hub:
         entry = self._io.pop(fd, None)
         if entry is None:
             return
+        self._io_waiters -= len(entry[1]) + len(entry[2])
         self.ready.extend(entry[1])
         self.ready.extend(entry[2])
-        try:
-            self._poller.unregister(fd)
-        except (OSError, ValueError, KeyError):
-            pass
+        if entry[3]:
+            try:
+                self._poller.unregister(fd)
+            except (OSError, ValueError, KeyError):
+                pass
 
     def _update_interest(self, fd, entry):
         mask = (READ if entry[1] else 0) | (WRITE if entry[2] else 0)
-        old = entry[0]
-        if mask == old:
+        if mask == entry[0]:
             return
         poller = self._poller
-        if not mask:
-            del self._io[fd]
-            try:
-                poller.unregister(fd)
-            except (OSError, ValueError, KeyError):
-                pass  # already closed: the kernel dropped it
-            return
-        entry[0] = mask
-        try:
-            if old:
+        if not _ONESHOT:  # pragma: no cover - poll(2) fallback: register while waited on
+            if not mask:
+                del self._io[fd]
+                try:
+                    poller.unregister(fd)
+                except (OSError, ValueError, KeyError):
+                    pass
+                return
+            if entry[3]:
                 poller.modify(fd, mask)
             else:
                 poller.register(fd, mask)
-        except FileExistsError:
-            poller.modify(fd, mask)
-        except FileNotFoundError:
-            poller.register(fd, mask)
+                entry[3] = True
+            entry[0] = mask
+            return
+        # epoll: the fd stays registered (disarmed when nobody waits) until it
+        # is closed, so each wait costs one epoll_ctl.
+        if entry[3]:
+            try:
+                poller.modify(fd, mask | _ONESHOT)
+            except FileNotFoundError:     # the fd was closed and reused meanwhile
+                if mask:
+                    poller.register(fd, mask | _ONESHOT)
+        elif mask:
+            try:
+                poller.register(fd, mask | _ONESHOT)
+            except FileExistsError:       # a dup of a file we registered before
+                poller.modify(fd, mask | _ONESHOT)
+            entry[3] = True
+        entry[0] = mask
 
     def io_ready(self, fd, events):
         """Dispatch a poll result for ``fd``: fire and drop the matching interests."""
@@ -339,11 +361,15 @@ class Hub:
             events |= READ | WRITE
         ready = self.ready
         if events & READ and entry[1]:
+            self._io_waiters -= len(entry[1])
             ready.extend(entry[1])
             entry[1] = []
         if events & WRITE and entry[2]:
+            self._io_waiters -= len(entry[2])
             ready.extend(entry[2])
             entry[2] = []
+        if _ONESHOT:
+            entry[0] = 0    # the kernel disarmed it when it fired
         self._update_interest(fd, entry)
 
     # ------------------------------------------------------------ main loop
@@ -383,7 +409,6 @@ class Hub:
         popleft = ready.popleft
         timers = self._timers
         threadsafe = self._threadsafe
-        io = self._io
         while True:
             # 1. What is runnable now; newcomers wait a turn so timers and I/O
             #    cannot be starved by threads that keep yielding.  (Parking
@@ -415,14 +440,15 @@ class Hub:
                     self._compact_timers()
             # 4. Poll: not at all when there is work and nothing to poll for.
             if ready:
-                if not io:
+                if not self._io_waiters:
                     continue
                 timeout = 0.0
             elif timers:
                 timeout = min(max(timers[0][0] - _monotonic(), 0.0), _MAX_POLL)
             elif threadsafe:
                 continue
-            elif io or self.outside_refs or not self.is_main_os_thread or self._signal_may_wake():
+            elif self._io_waiters or self.outside_refs or not self.is_main_os_thread \
+                    or self._signal_may_wake():
                 # Something outside can still make work: wait for it.  (The
                 # main OS thread can always call into another thread's hub.)
                 timeout = -1

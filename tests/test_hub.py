@@ -75,7 +75,12 @@ def test_wait_fd_readable_and_timeout():
         assert wait_fd(r, READ, timeout=5) is True
         assert os.read(r, 1) == b'x'
         assert wait_fd(w, WRITE, timeout=1) is True
-        assert r not in hub._io and w not in hub._io   # interest withdrawn
+        # Interest withdrawn: nobody waits, nothing is armed (fds stay registered).
+        assert hub._io_waiters == 0
+        assert hub._io[r][0] == 0 and hub._io[w][0] == 0
+        hub.close_fd(r)
+        hub.close_fd(w)
+        assert r not in hub._io and w not in hub._io
     finally:
         os.close(r)
         os.close(w)
