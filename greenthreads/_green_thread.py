@@ -21,7 +21,7 @@ from ._hub import get_hub
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._local import local
 from ._park import Waiter, park
-from ._threads import (get_ident, stack_size, _active, _nondaemon, _live, _register_exit_hook,
+from ._threads import (get_ident, stack_size, _nondaemon, _live, _register_exit_hook,
                        _main_thread, _forget_dummy_of)
 
 __all__ = ['start_new_thread', 'start_new', 'allocate_lock', 'allocate', 'LockType', 'lock',

@@ -16,7 +16,6 @@ The hub knows nothing of threads, locks or waiters: those rooms are built on
 top of it (``_park`` and up) and plug in through :attr:`Hub.on_deadlock`.
 """
 
-import errno
 import heapq
 import itertools
 import os

@@ -24,7 +24,7 @@ from collections import deque
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, READ, WRITE, _real_get_ident, _real_rlock, _tls
+from ._hub import get_hub, HubBlockingError, READ, _real_get_ident, _real_rlock, _tls
 
 __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd',
            'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']

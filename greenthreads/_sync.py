@@ -12,7 +12,6 @@ import threading as _std_threading
 import time
 import warnings
 
-from ._hub import _real_allocate_lock
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._park import Waiter, WaitQueue, park, _claim, WOKEN, CANCELLED
 

@@ -13,7 +13,7 @@ import greenlet
 import pytest
 
 import greenthreads
-from greenthreads import Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier
+from greenthreads import Lock, RLock, Condition, Semaphore, Event, Barrier
 from conftest import spawn, error_of as _err
 
 

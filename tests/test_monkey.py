@@ -5,8 +5,6 @@ Each test runs in a fresh interpreter, since patching is process-wide.
 
 import json
 
-import pytest
-
 from conftest import run_script
 
 PRELUDE = '''

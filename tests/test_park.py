@@ -3,7 +3,6 @@
 import greenlet
 import pytest
 
-import greenthreads
 from greenthreads._hub import get_hub
 from greenthreads._park import (Waiter, WaitQueue, park, unpark, sleep, yield_now,
                                 PARKED, WOKEN, TIMED_OUT, CANCELLED)

@@ -11,7 +11,7 @@ libraries fall back to ``poll``/``select``, which are cooperative.
 import select as _std
 import time
 
-from .._hub import READ, WRITE, get_hub
+from .._hub import READ, WRITE
 from .._park import Waiter, park, unpark
 
 from select import error, POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL  # noqa: F401
