@@ -63,13 +63,9 @@ def select(rlist, wlist, xlist, timeout=None):
     deadline = None if seconds is None else _monotonic() + seconds
     while True:
         remaining = None if deadline is None else max(deadline - _monotonic(), 0.0)
-        if interests:
-            _wait_any(interests, remaining)
-        elif remaining is None:
-            _wait_any((), None)     # nothing to wait for, for ever: a deadlock if alone
-        else:
-            from .._park import sleep
-            sleep(remaining)
+        # With no objects this is a plain timed park (or, with no timeout,
+        # a wait for ever that the deadlock check reports if nothing else runs).
+        _wait_any(interests, remaining)
         ready = _real_select(rlist, wlist, xlist, 0)
         if ready[0] or ready[1] or ready[2]:
             return ready
