@@ -179,6 +179,8 @@ class _ThreadHandle:
         return self._done
 
     def _set_done(self):
+        if not self.ident:
+            raise RuntimeError('thread not started')
         self._done = True
         _nondaemon.pop(self, None)
         q = self._joiners
@@ -189,6 +191,8 @@ class _ThreadHandle:
         """Wait for the thread to finish, for at most ``timeout`` seconds (None: for ever)."""
         if timeout is not None:
             timeout = check_acquire_args(True, max(timeout, 0) if timeout != -1 else -1)
+        if not self.ident:
+            raise RuntimeError('thread not started')
         if self._done:
             return
         if self.ident == get_ident():

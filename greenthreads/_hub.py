@@ -131,6 +131,9 @@ class Hub:
         #: pool jobs, foreign threads parked on our primitives).  While it is
         #: non-zero an idle hub waits instead of declaring a deadlock.
         self.outside_refs = 0
+        #: (function, args) to run in the root greenlet (the OS thread's main
+        #: green thread) as soon as it runs: signal handlers, see call_in_root.
+        self.root_calls = []
         #: Called when nothing can ever run again; returns the exception to
         #: raise in the root greenlet.  Installed by the thread layer.
         self.on_deadlock = None
@@ -192,9 +195,32 @@ class Hub:
         self._wake_pending = False
         self._idle_runners.clear()
         self.outside_refs = 0
+        self.root_calls.clear()
         self._open_fds()
 
     # ----------------------------------------------------------- scheduling
+    def call_in_root(self, function, args):
+        """Run ``function(*args)`` in the root greenlet, as soon as it runs again.
+
+        This OS thread's own code (the main thread, for the main OS thread) is
+        interrupted wherever it is parked; what ``function`` raises comes out
+        of that wait, and if it returns normally the wait goes on.  Call from
+        this hub's OS thread, but not from the root greenlet itself.
+        """
+        self.root_calls.append((function, args))
+        from ._park import waiter_of, PARKED   # _park imports this module
+        waiter = waiter_of(self.root.gr_frame)
+        if waiter is not None and waiter.state == PARKED:
+            # A wake-up that resolves nothing: park() runs the calls and parks again.
+            self.ready.append((self.root.switch, None))
+
+    def run_root_calls(self):
+        """Run the pending :meth:`call_in_root` calls (in the root greenlet)."""
+        calls = self.root_calls
+        while calls:
+            function, args = calls.pop(0)
+            function(*args)
+
     def switch(self):
         """Switch from a green thread to the hub; returns when switched back."""
         return self.greenlet.switch()

@@ -68,6 +68,10 @@ class Lock:
     """
     __slots__ = ('_block', '_waiters', '__weakref__')
 
+    def __init_subclass__(cls, **kwargs):
+        # As threading.Lock: a factory function before 3.13, a final type since.
+        raise TypeError(f"type '{Lock.__module__}.{Lock.__qualname__}' is not an acceptable base type")
+
     def __init__(self):
         self._block = _real_allocate_lock()   # held <=> the lock is locked
         self._waiters = None

@@ -119,6 +119,8 @@ def park(waiter, timeout=None):
                 ready.popleft()[0](RESUME)
             else:
                 hub.greenlet.switch()
+            if hub.root_calls and waiter.glet is hub.root:
+                hub.run_root_calls()
     except BaseException:
         _claim(waiter, CANCELLED)
         raise
@@ -291,6 +293,8 @@ def yield_now():
         # Alone, or the next entry is hub work: a hub turn also looks at
         # timers and I/O, which is what a polling sleep(0) loop waits for.
         hub.greenlet.switch()
+    if hub.root_calls and glet is hub.root:
+        hub.run_root_calls()
 
 
 def sleep(seconds):

@@ -56,6 +56,9 @@ _nondaemon = {}
 #: [number of running green threads started by Thread or _thread]
 _live = [0]
 _counter = itertools.count(1).__next__
+#: Where default thread names are numbered: this module, or under the patch
+#: the stdlib threading module (whose ``_counter`` code and tests may replace).
+_names = sys.modules[__name__]
 
 
 def get_ident():
@@ -133,7 +136,11 @@ def stack_size(size=0, /):
     validated and applied exactly as ``_thread.stack_size`` does, and is used
     by the real OS threads this package starts (the thread pool).
     """
-    return _thread.stack_size(size)
+    return _real_stack_size(size)
+
+
+# Captured: under the patch _thread.stack_size is this function.
+_real_stack_size = _thread.stack_size
 
 
 # ------------------------------------------------------------ trace/profile
@@ -265,22 +272,36 @@ def _invoke_excepthook(thread):
 
 
 # ------------------------------------------------------------------ Thread
-class _Flag:
-    """The read-only stand-in for CPython's ``Thread._started`` Event."""
-    __slots__ = ('_value',)
+#: (module, name, our function) of the thread starter the patch installed in
+#: threading (``_start_new_thread``; ``_start_joinable_thread`` on 3.13):
+#: Thread.start() goes through whatever replaced it since.
+_patched_starter = None
 
-    def __init__(self, value):
-        self._value = value
+# A thread's start state is one of two shared markers (no Event per thread:
+# a million threads is the point); Thread._started shows it as an Event.
+_NOT_STARTED = object()
+_STARTED = object()
+
+
+class _StartedView:
+    """``Thread._started`` as CPython has it (an Event), made on access."""
+    __slots__ = ('_thread',)
+
+    def __init__(self, thread):
+        self._thread = thread
 
     def is_set(self):
-        return self._value
+        return self._thread._start_state is _STARTED
 
     def wait(self, timeout=None):
-        return self._value
+        # start() never returns before the thread is started: nothing to wait for.
+        return self.is_set()
 
+    def set(self):
+        self._thread._start_state = _STARTED
 
-_NOT_STARTED = _Flag(False)
-_STARTED = _Flag(True)
+    def clear(self):
+        self._thread._start_state = _NOT_STARTED
 
 
 class Thread:
@@ -294,8 +315,12 @@ class Thread:
     # Slots keep a sleeping thread small (a million of them is the point);
     # '__dict__' still lets users and subclasses add attributes.
     __slots__ = ('_target', '_name', '_args', '_kwargs', '_daemonic', '_ident', '_native_id',
-                 '_started', '_done', '_greenlet', '_joiners', '_init_done', '_stderr',
+                 '_start_state', '_done', '_greenlet', '_joiners', '_init_done', '_stderr',
                  '_trace_profile', '__dict__', '__weakref__')
+
+    @property
+    def _started(self):
+        return _StartedView(self)
 
     @property
     def _initialized(self):
@@ -313,7 +338,7 @@ class Thread:
         if name:
             name = str(name)
         else:
-            name = 'Thread-%d' % _counter()
+            name = 'Thread-%d' % _names._counter()
             if target is not None:
                 try:
                     name += f' ({target.__name__})'
@@ -331,7 +356,7 @@ class Thread:
             self._daemonic = current_thread().daemon
         self._ident = None
         self._native_id = None
-        self._started = _NOT_STARTED
+        self._start_state = _NOT_STARTED
         self._done = False
         self._greenlet = None
         self._joiners = None
@@ -344,7 +369,7 @@ class Thread:
     def __repr__(self):
         assert self._initialized, 'Thread.__init__() was not called'
         status = 'initial'
-        if self._started is _STARTED:
+        if self._start_state is _STARTED:
             status = 'started'
         if self._done:
             status = 'stopped'
@@ -361,12 +386,17 @@ class Thread:
         """
         if not self._initialized:
             raise RuntimeError('thread.__init__() not called')
-        if self._started is _STARTED:
+        if self._start_state is _STARTED:
             raise RuntimeError('threads can only be started once')
+        if _patched_starter is not None:
+            module, name, ours = _patched_starter
+            starter = getattr(module, name, ours)
+            if starter is not ours:
+                return self._start_through(starter)
         hub = get_hub()
         self._ident = ident = id(self)
         self._native_id = _real_native_id()
-        self._started = _STARTED
+        self._start_state = _STARTED
         _active[ident] = self
         _live[0] += 1
         if not self._daemonic and not _exit_hook_registered:
@@ -397,7 +427,43 @@ class Thread:
             # Avoid a refcycle if the target's arguments refer to the thread.
             del self._target, self._args, self._kwargs
 
+    def _start_through(self, starter):
+        # Code replaced threading's private thread starter (a debugger that
+        # wraps new threads, a test): call it as CPython's start() does, and
+        # as there, wait until the thread it started runs _bootstrap.
+        if _PY313:
+            starter(self._bootstrap, daemon=self.daemon)
+        else:
+            starter(self._bootstrap, ())
+        from ._park import WaitQueue
+        queue = self.__dict__['_gt_start_waiters'] = WaitQueue()
+        with queue.mutex:
+            if self._start_state is _STARTED:
+                return
+        queue.wait()
+
+    def _adopt_current(self):
+        """Become the thread the calling (raw ``_thread``) green thread runs."""
+        g = getcurrent()
+        g.thread = self
+        self._greenlet = g
+        self._ident = g.ident
+        self._native_id = _real_native_id()
+        _active[self._ident] = self
+        _live[0] += 1       # _finish counts this thread out, the raw job its own
+        if not self._daemonic and not _exit_hook_registered:
+            _register_exit_hook()
+        queue = self.__dict__.pop('_gt_start_waiters', None)
+        if queue is None:
+            self._start_state = _STARTED
+        else:
+            with queue.mutex:
+                self._start_state = _STARTED
+                queue.wake_all()
+
     def _bootstrap(self):
+        if self._start_state is not _STARTED:
+            self._adopt_current()   # started through a replaced starter (see start())
         interrupt = None
         try:
             if self._trace_profile is not None:
@@ -442,7 +508,7 @@ class Thread:
         """
         if not self._initialized:
             raise RuntimeError('Thread.__init__() not called')
-        if self._started is not _STARTED:
+        if self._start_state is not _STARTED:
             raise RuntimeError('cannot join thread before it is started')
         if self is current_thread():
             raise RuntimeError('cannot join current thread')
@@ -487,7 +553,7 @@ class Thread:
     def is_alive(self):
         """Return whether the thread is alive: from start() until run() has returned."""
         assert self._initialized, 'Thread.__init__() not called'
-        return self._started is _STARTED and not self._done
+        return self._start_state is _STARTED and not self._done
 
     @property
     def daemon(self):
@@ -501,7 +567,7 @@ class Thread:
             raise RuntimeError('Thread.__init__() not called')
         if _PY312 and daemonic and not _daemon_threads_allowed():
             raise RuntimeError('daemon threads are disabled in this interpreter')
-        if self._started is _STARTED:
+        if self._start_state is _STARTED:
             raise RuntimeError('cannot set daemon status of active thread')
         self._daemonic = daemonic
 
@@ -592,7 +658,7 @@ class _MainThread(Thread):
     def __init__(self):
         std_main = _std_threading.main_thread()
         Thread.__init__(self, name='MainThread', daemon=False)
-        self._started = _STARTED
+        self._start_state = _STARTED
         self._ident = std_main.ident
         self._native_id = std_main.native_id
         g = getcurrent()
@@ -610,9 +676,9 @@ class _DummyThread(Thread):
     """
 
     def __init__(self, glet):
-        Thread.__init__(self, name='Dummy-%d' % _counter(),
+        Thread.__init__(self, name='Dummy-%d' % _names._counter(),
                         daemon=_daemon_threads_allowed() if _PY312 else True)
-        self._started = _STARTED
+        self._start_state = _STARTED
         self._ident = ident = ident_of(glet)
         self._native_id = _real_native_id()
         # A pooled runner outlives the job it runs: _forget_dummy_of ends the
@@ -634,7 +700,8 @@ class _DummyThread(Thread):
 
     def is_alive(self):
         g = self._greenlet
-        alive = self._started is _STARTED and not self._done and g is not None and not g.dead
+        alive = self._start_state is _STARTED and not self._done and (
+            self.__dict__.get('_immortal') or (g is not None and not g.dead))
         if _PY313 and not alive:
             raise RuntimeError('thread is not alive')
         assert alive
@@ -654,10 +721,18 @@ def _forget(ident, ref):
 
 
 def _forget_dummy_of(runner, ident):
-    """End the dummy Thread that stood for a raw job on ``runner``, if one was made."""
+    """End the dummy Thread that stood for a raw job on ``runner``, if one was made.
+
+    Before 3.13 CPython never removes the dummy of a ``_thread`` thread: it
+    stays in ``enumerate()`` and alive for ever (its own tests rely on that),
+    so there the dummy is only detached from the runner, which runs other jobs.
+    """
     thread = runner.thread
     runner.thread = None
     if isinstance(thread, _DummyThread):
+        if not _PY313:
+            thread._immortal = True
+            return
         thread._done = True
         if _active.get(ident) is thread:
             del _active[ident]

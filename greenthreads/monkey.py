@@ -5,8 +5,11 @@ Every patch is one row of a table: (module, attribute, green replacement).
 the originals stay reachable through :func:`get_original`, and
 :func:`is_patched` tells what was replaced.  Patching is idempotent.
 
-``patch_socket`` and ``patch_select`` make sockets, name resolution,
-``select`` and ``selectors`` cooperative; ``patch_all`` applies everything.
+``patch_socket``, ``patch_select`` and ``patch_selectors`` make sockets,
+name resolution, ``select`` and ``selectors`` cooperative, ``patch_ssl``,
+``patch_os``, ``patch_subprocess`` and ``patch_queue`` the rest of the
+blocking stdlib, ``patch_signal`` runs signal handlers in the main thread;
+``patch_all`` applies everything.
 
 Patch as early as possible, before other modules copy names out of
 ``threading`` (``from threading import Lock`` made earlier keeps the real
@@ -23,8 +26,9 @@ from . import _green_thread as green_thread
 from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 
-__all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select', 'patch_queue',
-           'patch_subprocess', 'patch_ssl', 'patch_os',
+__all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select',
+           'patch_selectors', 'patch_queue', 'patch_subprocess', 'patch_ssl', 'patch_os',
+           'patch_signal', 'warn_about_early_copies', 'MonkeyPatchWarning',
            'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
@@ -153,6 +157,11 @@ def patch_thread():
     _patch_module(_threading, _threading_table())
     if _threading not in _threads._excepthook_modules:
         _threads._excepthook_modules.append(_threading)
+    # Default names come from threading._counter, as for stdlib threads.
+    _threads._names = _threading
+    starter = '_start_joinable_thread' if hasattr(_threading, '_start_joinable_thread') \
+        else '_start_new_thread'
+    _threads._patched_starter = (_threading, starter, getattr(_threading, starter))
     import _threading_local
     _patch_module(_threading_local, {'local': _local.local})
     patch_time()
@@ -172,6 +181,13 @@ def _replace_existing_locks():
             handler = ref()
             if handler is not None and not isinstance(getattr(handler, 'lock', None), _locks.RLock):
                 handler.createLock()
+    # Stdlib modules imported at startup that copied a name out of _thread.
+    for modname, name, value in (('functools', 'RLock', _locks.RLock),          # 3.10-3.11 cached_property
+                                 ('reprlib', 'get_ident', _threads.get_ident),  # recursive_repr
+                                 ('asyncio.base_futures', 'get_ident', _threads.get_ident)):
+        module = sys.modules.get(modname)
+        if module is not None and name in module.__dict__ and not (modname, name) in _saved:
+            _patch_module(module, {name: value})
     futures_thread = sys.modules.get('concurrent.futures.thread')
     if futures_thread is not None and not isinstance(futures_thread._global_shutdown_lock, _locks.Lock):
         _patch_module(futures_thread, {'_global_shutdown_lock': _locks.Lock()})
@@ -199,27 +215,38 @@ def patch_socket():
 def patch_select():
     """Make ``select.select``/``select.poll`` cooperative and remove epoll/kqueue/devpoll.
 
-    With those gone, ``selectors.DefaultSelector`` becomes the (cooperative)
-    ``PollSelector``, and code that picks a selector by what ``select``
-    offers (socketserver, asyncio, ...) ends up on a cooperative one.
+    Code that picks an implementation by what ``select`` offers (asyncio,
+    socketserver through selectors) then finds only cooperative ones; see
+    also :func:`patch_selectors`, which :func:`patch_all` applies with it.
     """
     import select
-    import selectors
     from .green import select as green_select
     table = {'select': green_select.select, 'poll': green_select.poll}
     for name in ('epoll', 'devpoll', 'kqueue', 'kevent'):
         if hasattr(select, name):
             table[name] = REMOVE
     _patch_module(select, table)
-    sel_table = {'DefaultSelector': selectors.PollSelector if hasattr(selectors, 'PollSelector')
-                 else selectors.SelectSelector}
+
+
+def patch_selectors():
+    """Make ``selectors.DefaultSelector`` the cooperative ``PollSelector``.
+
+    The epoll/kqueue/devpoll selector classes are removed (they would block
+    the OS thread), and ``PollSelector`` is pointed at the green ``poll``
+    (the class captured ``select.poll`` when selectors was imported).
+    """
+    import selectors
+    from .green import select as green_select
+    table = {'DefaultSelector': selectors.PollSelector if hasattr(selectors, 'PollSelector')
+             else selectors.SelectSelector}
     for name in ('EpollSelector', 'DevpollSelector', 'KqueueSelector'):
         if hasattr(selectors, name):
-            sel_table[name] = REMOVE
-    _patch_module(selectors, sel_table)
+            table[name] = REMOVE
+    _patch_module(selectors, table)
     if hasattr(selectors, 'PollSelector'):
-        # The class captured select.poll when selectors was imported.
         _patch_module(selectors.PollSelector, {'_selector_cls': green_select.poll})
+    else:  # pragma: no cover - no poll(2) on this platform
+        _patch_module(selectors.SelectSelector, {'_select': staticmethod(green_select.select)})
 
 
 # ------------------------------------------------------------------ queue
@@ -270,8 +297,66 @@ def patch_subprocess():
     _patch_module(subprocess, {'Popen': green_subprocess.Popen})
 
 
-def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subprocess=True,
-              ssl=True, os=True):
+# ----------------------------------------------------------------- signal
+def patch_signal():
+    """Run Python signal handlers in the main thread, as real threads do.
+
+    Replaces ``signal.signal``, ``signal.getsignal`` and ``signal.pause``
+    (see :mod:`greenthreads.green.signal`) and wraps the handlers already
+    installed, so that a handler's exception comes out of what the main
+    thread is waiting in and a handler may block (take a lock, sleep).
+    """
+    import signal
+    from .green import signal as green_signal
+    _patch_module(signal, {'signal': green_signal.signal, 'getsignal': green_signal.getsignal,
+                           'pause': green_signal.pause})
+    green_signal.rewrap_installed()
+
+
+# ------------------------------------------------------------ late patching
+class MonkeyPatchWarning(RuntimeWarning):
+    """Patching came too late for some module: it kept a blocking original."""
+
+
+_warned = set()
+
+
+def warn_about_early_copies():
+    """Warn about modules that copied a name before it was patched (``from time import sleep``).
+
+    Such a module keeps calling the blocking original, which stalls every
+    green thread.  The standard library's own copies are handled by the
+    patchers; this looks at everything else, ``__main__`` included.
+    """
+    originals = {}
+    for (modname, name), value in _saved.items():
+        module = sys.modules.get(modname)
+        if (value is _MISSING or not callable(value) or isinstance(value, type(sys))
+                or module is None or getattr(module, name, None) is value):
+            continue
+        originals[id(value)] = (value, f'{modname}.{name}')
+    stdlib = getattr(sys, 'stdlib_module_names', ())
+    found = []
+    for modname, module in list(sys.modules.items()):
+        if (module is None or modname.partition('.')[0] in stdlib
+                or modname.partition('.')[0] == 'greenthreads'):
+            continue
+        for name, value in list(getattr(module, '__dict__', {}).items()):
+            hit = originals.get(id(value))
+            if hit is not None and hit[0] is value and (modname, name) not in _warned:
+                _warned.add((modname, name))
+                found.append(f'{modname}.{name} (the original {hit[1]})')
+    if found:
+        import warnings
+        warnings.warn(
+            'greenthreads patched too late for these names, copied before patching; calls '
+            'through them block every green thread: ' + ', '.join(sorted(found)) +
+            '. Patch first: python -m greenthreads, or greenthreads.monkey.patch_all() '
+            'before other imports.', MonkeyPatchWarning, stacklevel=3)
+
+
+def patch_all(thread=True, time=True, socket=True, select=True, selectors=True, queue=True,
+              subprocess=True, ssl=True, os=True, signal=True):
     """Apply every patcher asked for (all by default); idempotent."""
     if thread:
         patch_thread()
@@ -281,6 +366,8 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subp
         patch_socket()
     if select:
         patch_select()
+    if selectors:
+        patch_selectors()
     if queue:
         patch_queue()
     if subprocess:
@@ -289,3 +376,6 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True, subp
         patch_ssl()
     if os:
         patch_os()
+    if signal:
+        patch_signal()
+    warn_about_early_copies()

@@ -1,20 +1,27 @@
 """Run parts of CPython's own test suite on greenthreads, in a fresh interpreter.
 
-    python tests/cpython_conformance.py SUITE [EXCLUDED_TEST_ID ...]
+    python tests/cpython_conformance.py < config.json
 
-``patch_thread()`` is applied first, so the suites' helper threads (started
-through ``_thread.start_new_thread`` / ``threading.Thread``) are green and the
-primitives they test are ours.  Prints one JSON object: test id -> outcome
-("ok", "skipped: why", "FAIL: traceback", "ERROR: traceback").
+The config (JSON on stdin) says::
+
+    {"suite": "test_threading", "mode": "patched" | "thread" | "native",
+     "skip": [test ids (or Class.test_method) not to run], "timeout": seconds per test,
+     "out": path of the results file}
+
+``mode`` is ``patched`` for ``greenthreads.monkey.patch_all()``, ``thread``
+for ``patch_thread()`` only, ``native`` for plain CPython (the baseline).
+The patch is applied before the suite is imported, as ``python -m
+greenthreads`` would.  Each test appends two JSON lines to ``out``:
+``{"start": id}`` and then ``{"id": id, "outcome": ...}`` with outcome
+"ok", "skipped: why", "FAIL: traceback" or "ERROR: traceback".  A test that
+hangs longer than ``timeout`` kills the process (faulthandler prints every
+thread's stack to stderr); the caller sees a start without an outcome.
 """
 
+import faulthandler
 import json
 import sys
 import unittest
-
-import greenthreads.monkey
-
-greenthreads.monkey.patch_thread()
 
 #: The lock_tests classes exactly as test_threading binds them to threading.
 LOCK_TEST_CLASSES = ['LockTests', 'PyRLockTests', 'CRLockTests', 'EventTests',
@@ -23,15 +30,46 @@ LOCK_TEST_CLASSES = ['LockTests', 'PyRLockTests', 'CRLockTests', 'EventTests',
 
 
 def load(suite_name):
+    """The unittest suite called ``suite_name`` (after patching: imports happen here)."""
+    import importlib
     loader = unittest.defaultTestLoader
     if suite_name == 'lock_tests':
         from test import test_threading
         return unittest.TestSuite(loader.loadTestsFromTestCase(getattr(test_threading, name))
                                   for name in LOCK_TEST_CLASSES)
-    if suite_name == 'threading_local':
-        from test import test_threading_local
-        return loader.loadTestsFromModule(test_threading_local)
-    raise SystemExit(f'unknown suite {suite_name!r}')
+    if suite_name == 'thread_pool':
+        return _thread_pool_tests(loader)
+    return loader.loadTestsFromModule(importlib.import_module(f'test.{suite_name}'))
+
+
+def _thread_pool_tests(loader):
+    """The thread-pool part of test_concurrent_futures (a module before 3.12, a package since)."""
+    import importlib
+    import pkgutil
+    package = importlib.import_module('test.test_concurrent_futures')
+    modules = [package]
+    if hasattr(package, '__path__'):
+        modules = [importlib.import_module(f'{package.__name__}.{info.name}')
+                   for info in pkgutil.iter_modules(package.__path__)
+                   if info.name.startswith('test_') and info.name != 'test_process_pool']
+    suite = unittest.TestSuite()
+    for module in modules:
+        for name in dir(module):
+            obj = getattr(module, name)
+            if (isinstance(obj, type) and issubclass(obj, unittest.TestCase)
+                    and (name.startswith('ThreadPool') or module.__name__.endswith('thread_pool'))):
+                suite.addTests(loader.loadTestsFromTestCase(obj))
+    return suite
+
+
+def short_id(test_id):
+    """``Class.test_method`` of a full test id (what exclusion lists name)."""
+    return '.'.join(test_id.split('.')[-2:])
+
+
+def is_listed(test_id, names):
+    """Whether ``names`` lists the test, as ``Class.test_method`` or as ``test_method`` (any class)."""
+    return short_id(test_id) in names or test_id.rsplit('.', 1)[-1] in names
 
 
 def _flatten(suite):
@@ -43,12 +81,27 @@ def _flatten(suite):
 
 
 class _Recorder(unittest.TestResult):
-    def __init__(self):
+    """Writes each test's start and outcome to the results file as it happens."""
+
+    def __init__(self, out, timeout):
         super().__init__()
+        self.out = out
+        self.timeout = timeout
         self.outcomes = {}
 
-    def addSuccess(self, test):
-        self.outcomes.setdefault(test.id(), 'ok')
+    def _write(self, record):
+        self.out.write(json.dumps(record) + '\n')
+        self.out.flush()
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._write({'start': test.id()})
+        faulthandler.dump_traceback_later(self.timeout, exit=True)
+
+    def stopTest(self, test):
+        faulthandler.cancel_dump_traceback_later()
+        self._write({'id': test.id(), 'outcome': self.outcomes.get(test.id(), 'ok')})
+        super().stopTest(test)
 
     def addSkip(self, test, reason):
         self.outcomes[test.id()] = f'skipped: {reason}'
@@ -57,26 +110,86 @@ class _Recorder(unittest.TestResult):
         self.outcomes[test.id()] = 'FAIL: ' + self._exc_info_to_string(err, test)
 
     def addError(self, test, err):
+        if not isinstance(test, unittest.TestCase):
+            # setUpClass/setUpModule failed: the class's tests never start.
+            self._write({'id': str(test), 'outcome': 'ERROR: ' + self._exc_info_to_string(err, None)})
+            return
         self.outcomes[test.id()] = 'ERROR: ' + self._exc_info_to_string(err, test)
 
     def addSubTest(self, test, subtest, err):
-        if err is not None:
+        if err is not None and test.id() not in self.outcomes:
             kind = 'FAIL' if issubclass(err[0], test.failureException) else 'ERROR'
             self.outcomes[test.id()] = f'{kind}: {subtest}: ' + self._exc_info_to_string(err, test)
-
-    def addExpectedFailure(self, test, err):
-        self.outcomes[test.id()] = 'ok'
 
     def addUnexpectedSuccess(self, test):
         self.outcomes[test.id()] = 'FAIL: unexpected success'
 
 
+def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_restarts=30):
+    """Run ``suite`` in ``mode`` in child interpreters; test id -> outcome.
+
+    A test that hangs (or kills its interpreter) gets "HANG: <stack dump>"
+    and the run goes on in a new interpreter without the tests already done.
+    """
+    import os
+    import subprocess
+    import tempfile
+    outcomes = {}
+    skip = set(skip)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, 'results.jsonl')
+        for _ in range(max_restarts):
+            config = {'suite': suite, 'mode': mode, 'skip': sorted(skip | set(outcomes)),
+                      'timeout': timeout, 'out': out}
+            open(out, 'w').close()
+            proc = subprocess.run([python, os.path.abspath(__file__)], input=json.dumps(config),
+                                  capture_output=True, text=True, env=env)
+            started = done = None
+            with open(out) as f:
+                for line in f:
+                    record = json.loads(line)
+                    if 'done' in record:
+                        done = True
+                    elif 'start' in record:
+                        started = record['start']
+                    else:
+                        outcomes[record['id']] = record['outcome']
+                        started = None
+            if done and proc.returncode != 0:
+                outcomes['<exit>'] = f'HANG at exit (exit {proc.returncode}): ' + proc.stderr[-3000:]
+            if started is None:
+                if proc.returncode != 0 and not outcomes:
+                    raise RuntimeError(f'{suite} ({mode}) did not run: {proc.stderr[-3000:]}')
+                return outcomes
+            outcomes[started] = f'HANG (exit {proc.returncode}): ' + proc.stderr[-3000:]
+    raise RuntimeError(f'{suite} ({mode}): more than {max_restarts} tests hung')
+
+
 def main():
-    suite_name, excluded = sys.argv[1], set(sys.argv[2:])
-    tests = [t for t in _flatten(load(suite_name)) if t.id().split('.', 2)[-1] not in excluded]
-    result = _Recorder()
-    unittest.TestSuite(tests).run(result)
-    print(json.dumps(result.outcomes))
+    if len(sys.argv) > 1:
+        # Exploring by hand: cpython_conformance.py SUITE MODE [TIMEOUT [JSON_OUT]]
+        outcomes = run(sys.argv[1], sys.argv[2], timeout=float(sys.argv[3]) if sys.argv[3:] else 60)
+        if sys.argv[4:]:
+            with open(sys.argv[4], 'w') as f:
+                json.dump(outcomes, f, indent=1)
+        for tid, outcome in outcomes.items():
+            print(tid, outcome.splitlines()[0] if outcome.strip() else outcome)
+        return
+    config = json.load(sys.stdin)
+    if config['mode'] == 'patched':
+        import greenthreads.monkey
+        greenthreads.monkey.patch_all()
+    elif config['mode'] == 'thread':
+        import greenthreads.monkey
+        greenthreads.monkey.patch_thread()
+    skip = set(config.get('skip', ()))
+    tests = [t for t in _flatten(load(config['suite']))
+             if t.id() not in skip and not is_listed(t.id(), skip)]
+    with open(config['out'], 'a') as out:
+        unittest.TestSuite(tests).run(_Recorder(out, config.get('timeout', 60)))
+        out.write(json.dumps({'done': True}) + '\n')
+    # Threads a test left behind must not hang the run at exit: the results are in.
+    faulthandler.dump_traceback_later(config.get('timeout', 60), exit=True)
 
 
 if __name__ == '__main__':

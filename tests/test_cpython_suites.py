@@ -1,73 +1,135 @@
-"""CPython's own tests for the primitives and for thread-locals, run on greenthreads.
+"""CPython's own test suites, run on greenthreads and compared with plain CPython.
 
-``test.lock_tests`` (bound to the primitives the way ``test.test_threading``
-binds them) and ``test.test_threading_local`` run in a fresh interpreter under
-``greenthreads.monkey.patch_thread()``: their helper threads are green and
-every lock, condition, event, semaphore, barrier and local they make is ours.
-One pytest test per CPython test class, so a failure names the class and test.
+Each suite runs twice in fresh interpreters (tests/cpython_conformance.py):
+natively, as the baseline, and under ``greenthreads.monkey.patch_all()``
+(or ``patch_thread()`` for the primitives on their own).  Every test that
+passes natively must pass patched, except the ones listed in EXCLUDED with
+the reason.  A test that hangs is stopped after TIMEOUT seconds and counts
+as failed; the run goes on without it.
 """
 
-import json
 import os
-import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from conftest import ROOT
 
-# Tests that cannot apply to green threads, each with the reason.  Keep short.
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+import cpython_conformance  # noqa: E402
+
+TIMEOUT = 60
+
+_NATIVE_ID = 'native_id is the kernel id of the OS thread; green threads share one OS thread'
+_PRIVATE = "reads CPython's private thread state, which green threads do not have"
+
+_SPINS = ('a thread spins in a loop that never blocks or sleeps; green threads are '
+          'cooperative (no preemption), so no other thread runs until it stops')
+_EVENT_COND = ("reads Event._cond, CPython's private Condition inside Event; our Event is "
+               'built directly on a wait queue (no Condition), which is what makes an Event '
+               'handoff cheap')
+
+#: Tests that cannot pass on green threads, by suite, each with the reason.
+#: Names are ``Class.test_method``, or ``test_method`` for every class that
+#: has it; a name missing from a Python's suite is simply not run there.
 EXCLUDED = {
-    'EventTests.test_at_fork_reinit':
-        "reads Event._cond, CPython's private Condition inside Event; our Event "
-        'is built directly on a wait queue (no Condition), which is what makes '
-        'an Event handoff cheap',
+    'test_threading': {
+        'InterruptMainTests.test_can_interrupt_tight_loops': _SPINS,
+        'ThreadTests.test_PyThreadState_SetAsyncExc':
+            'raises an exception in another thread through ctypes and '
+            'PyThreadState_SetAsyncExc, which needs an interpreter thread state per thread',
+        'ThreadTests.test_various_ops': _NATIVE_ID,
+        'ThreadTests.test_various_ops_small_stack': _NATIVE_ID,
+        'ThreadTests.test_various_ops_large_stack': _NATIVE_ID,
+        'ThreadTests.test_tstate_lock': _PRIVATE + ' (Thread._tstate_lock)',
+        'ThreadTests.test_shutdown_locks': _PRIVATE + ' (threading._shutdown_locks)',
+        'ThreadTests.test_disallow_instantiation':
+            "type(threading.Lock()) must refuse instantiation like the C type "
+            "_thread.lock (3.10-3.12); ours is the Python class threading.Lock is",
+        'MiscTestCase.test__all__':
+            "counts the names threading defines by their __module__; the patched "
+            "names are greenthreads' objects",
+        'EventTests.test_at_fork_reinit': _EVENT_COND,
+    },
+    'lock_tests': {'EventTests.test_at_fork_reinit': _EVENT_COND},
+    'test_queue': {
+        # test_queue imports a fresh copy of the C _queue module, bypassing the
+        # patch: its SimpleQueue.get() blocks the OS thread, and with it every
+        # green thread, so the producer never runs.  The green SimpleQueue
+        # passes the same tests as PySimpleQueueTest.
+        'CSimpleQueueTest.test_many_threads': 'the C SimpleQueue blocks the OS thread',
+        'CSimpleQueueTest.test_many_threads_nonblock': 'the C SimpleQueue blocks the OS thread',
+        'CSimpleQueueTest.test_many_threads_timeout': 'the C SimpleQueue blocks the OS thread',
+        'CSimpleQueueTest.test_order': 'the C SimpleQueue blocks the OS thread',
+        # 3.13: reader threads poll q.get(False) in a loop that never blocks.
+        'test_shutdown_all_methods_in_many_threads': _SPINS,
+        'test_shutdown_immediate_all_methods_in_many_threads': _SPINS,
+    },
+    'thread_pool': {
+        # Its one worker runs a job that submits itself again: the worker always
+        # finds work, never blocks, and the main thread never runs again.
+        'ThreadPoolExecutorTest.test_hang_global_shutdown_lock': _SPINS,
+        'ThreadPoolShutdownTest.test_cancel_futures':
+            'expects some of 50 jobs submitted right before shutdown(cancel_futures=True) '
+            'to have been taken by the workers; a green thread started by start() first '
+            'runs when its starter blocks, and the test never blocks in between, so all '
+            '50 are cancelled',
+    },
 }
 
-LOCK_TEST_CLASSES = ['LockTests', 'PyRLockTests', 'CRLockTests', 'EventTests',
-                     'ConditionAsRLockTests', 'ConditionTests', 'SemaphoreTests',
-                     'BoundedSemaphoreTests', 'BarrierTests']
+SUITES = ['test_threading', 'test_threading_local', 'test_queue', 'test_socketserver',
+          'test_thread', 'thread_pool']
 
-_cache = {}
-
-
-def _run_suite(name):
-    if name not in _cache:
-        proc = subprocess.run(
-            [sys.executable, os.path.join(ROOT, 'tests', 'cpython_conformance.py'), name,
-             *EXCLUDED],
-            capture_output=True, text=True, timeout=600,
-            env=dict(os.environ, PYTHONPATH=ROOT))
-        assert proc.returncode == 0, proc.stderr[-5000:]
-        _cache[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return _cache[name]
+_ENV = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
 
 
-def _check(outcomes, prefix):
-    ran = {tid: out for tid, out in outcomes.items() if prefix in tid}
-    assert ran, f'no test ran for {prefix}'
-    bad = {tid: out for tid, out in ran.items()
-           if not (out == 'ok' or out.startswith('skipped'))}
-    assert not bad, '\n\n'.join(f'{tid}: {out}' for tid, out in bad.items())
-    return ran
+def _outcomes(suite, mode):
+    skip = EXCLUDED.get(suite, {}) if mode != 'native' else ()
+    return cpython_conformance.run(suite, mode, skip=skip, timeout=TIMEOUT, env=_ENV)
 
 
-@pytest.mark.timeout(600)
-@pytest.mark.parametrize('cls', LOCK_TEST_CLASSES)
-def test_cpython_lock_tests(cls):
-    ran = _check(_run_suite('lock_tests'), f'.{cls}.')
+def _passed(outcome):
+    return outcome == 'ok'
+
+
+def _compare(suite, mode):
+    if suite == 'thread_pool' and not _shipped('test_concurrent_futures'):
+        pytest.skip(f'this Python ({sys.version.split()[0]}) ships no test.test_concurrent_futures')
+    with ThreadPoolExecutor(2) as pool:
+        native, patched = pool.map(lambda m: _outcomes(suite, m), ['native', mode])
+    assert sum(map(_passed, native.values())) >= 10, native
+    regressions = {tid: out for tid, out in native.items()
+                   if _passed(out) and not _passed(patched.get(tid, 'did not run'))
+                   and not cpython_conformance.is_listed(tid, EXCLUDED.get(suite, {}))}
+    assert not regressions, '\n\n'.join(f'{tid}: {out[:3000]}'
+                                        for tid, out in patched.items() if tid in regressions)
+    if '<exit>' in patched:
+        pytest.fail(f'{suite} under {mode}: {patched["<exit>"]}')
+    return native, patched
+
+
+def _shipped(module):
+    import importlib.util
+    return importlib.util.find_spec(f'test.{module}') is not None
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize('suite', SUITES)
+def test_cpython_suite_under_patch_all(suite):
+    _compare(suite, 'patched')
+
+
+@pytest.mark.timeout(900)
+def test_cpython_lock_tests_under_patch_thread_only():
+    """The primitives' own tests with nothing but threading patched."""
+    native, patched = _compare('lock_tests', 'thread')
     # CPython's own skips are its business; ours are listed in EXCLUDED.
-    assert sum(out == 'ok' for out in ran.values()) >= len(ran) // 2
+    assert sum(map(_passed, patched.values())) >= 100
 
 
-@pytest.mark.timeout(600)
-def test_cpython_threading_local():
-    _check(_run_suite('threading_local'), 'test_threading_local')
-
-
-def test_exclusions_are_real_test_names():
-    outcomes = _run_suite('lock_tests')
-    for tid in EXCLUDED:
-        cls, meth = tid.split('.')
-        assert cls in LOCK_TEST_CLASSES and meth.startswith('test_')
-        assert not any(key.endswith(tid) for key in outcomes), f'{tid} ran although excluded'
+def test_every_exclusion_gives_a_reason():
+    for suite, tests in EXCLUDED.items():
+        assert suite in SUITES + ['lock_tests']
+        for name, reason in tests.items():
+            assert name.rsplit('.', 1)[-1].startswith('test_') and len(reason) > 20

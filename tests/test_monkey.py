@@ -159,6 +159,35 @@ for i in range(3):
     assert sorted(proc.stdout.splitlines()) == ['done 0', 'done 1', 'done 2']
 
 
+def test_thread_start_goes_through_a_replaced_threading_starter():
+    # Debuggers (pydevd) wrap threading's private starter to follow new threads.
+    proc = run('''
+name = '_start_joinable_thread' if sys.version_info >= (3, 13) else '_start_new_thread'
+original = getattr(threading, name)
+seen = []
+def wrapping(function, *args, **kwargs):
+    seen.append(function.__self__.name)
+    return original(lambda: function(), *args, **kwargs)
+setattr(threading, name, wrapping)
+out = []
+t = threading.Thread(target=lambda: out.append(threading.current_thread().name), name='w1')
+t.start()
+print(t.ident is not None and t.ident == t.ident, threading.get_native_id() == t.native_id)
+t.join()
+print(out, seen, t.is_alive(), threading.active_count())
+def failing(*args, **kwargs):
+    raise threading.ThreadError('no more threads')
+setattr(threading, name, failing)
+t = threading.Thread(target=print)
+try:
+    t.start()
+except RuntimeError as exc:
+    print(exc, t.is_alive(), t.ident)
+''')
+    assert proc.stdout.splitlines() == [
+        'True True', "['w1'] ['w1'] False 1", 'no more threads False None']
+
+
 def test_replaced_threading_excepthook_is_honoured():
     proc = run('''
 seen = []
@@ -296,3 +325,37 @@ else:
     assert proc.stdout.splitlines() == ['child MainThread True', 'child thread done',
                                         'child exit 0', 'parked ran in parent']
     assert proc.stderr == ''
+
+
+def test_patching_late_warns_about_names_copied_before():
+    code = '''
+from time import sleep
+from socket import socket as sock
+import warnings, greenthreads.monkey
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    greenthreads.monkey.patch_all()
+    greenthreads.monkey.patch_all()       # says it once
+print(len(caught), caught[0].category.__name__ if caught else None)
+print(caught[0].message if caught else '')
+import functools, reprlib, threading
+print(functools.RLock is threading.RLock, reprlib.get_ident is threading.get_ident)
+'''
+    proc = run_script(code)
+    assert proc.returncode == 0, proc.stderr
+    count, message, stdlib = proc.stdout.splitlines()
+    assert count == '1 MonkeyPatchWarning'
+    assert '__main__.sleep (the original time.sleep)' in message
+    assert '__main__.sock (the original socket.socket)' in message
+    assert stdlib == 'True True'     # stdlib copies made at startup are patched, not warned about
+
+
+def test_patching_first_warns_about_nothing(tmp_path):
+    import os, subprocess, sys
+    from conftest import ROOT
+    script = tmp_path / 'prog.py'
+    script.write_text('from time import sleep\nimport socket, threading\nprint(sleep.__module__)\n')
+    proc = subprocess.run([sys.executable, '-W', 'error', '-m', 'greenthreads', str(script)],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == 'greenthreads.monkey\n' and proc.stderr == ''
