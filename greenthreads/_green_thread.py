@@ -29,7 +29,6 @@ __all__ = ['start_new_thread', 'start_new', 'allocate_lock', 'allocate', 'LockTy
            'TIMEOUT_MAX', 'error', 'exit', 'exit_thread', 'interrupt_main',
            'daemon_threads_allowed', '_excepthook', '_ExceptHookArgs']
 
-_PY312 = sys.version_info >= (3, 12)
 _PY313 = sys.version_info >= (3, 13)
 
 # Unchanged from the real module: they are about the OS thread or the process.
@@ -106,7 +105,7 @@ def _run_raw(raw):
 
 
 def _report_unraisable(exc, function):
-    if _PY312:
+    if _PY313:
         msg, obj = f'Exception ignored in thread started by {function!r}', None
     else:
         msg, obj = 'Exception ignored in thread started by', function
