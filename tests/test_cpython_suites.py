@@ -59,7 +59,6 @@ EXCLUDED = {
         # green thread, so the producer never runs.  The green SimpleQueue
         # passes the same tests as PySimpleQueueTest.
         'CSimpleQueueTest.test_many_threads': 'the C SimpleQueue blocks the OS thread',
-        'CSimpleQueueTest.test_many_threads_nonblock': 'the C SimpleQueue blocks the OS thread',
         'CSimpleQueueTest.test_many_threads_timeout': 'the C SimpleQueue blocks the OS thread',
         'CSimpleQueueTest.test_order': 'the C SimpleQueue blocks the OS thread',
         # 3.13: reader threads poll q.get(False) in a loop that never blocks.
