@@ -15,6 +15,7 @@ plain Python gives for a closed socket, in their own thread only.
 """
 
 import errno
+import itertools
 import os
 import socket as _std
 import sys
@@ -32,18 +33,21 @@ __all__ = list(_std.__all__)
 
 _monotonic = time.monotonic
 _csock = _socket.socket
+_new_key = itertools.count(1).__next__
 
 
 class socket(_std.socket):
     """A stdlib-compatible socket whose blocking calls are cooperative."""
 
-    __slots__ = ('_gt_timeout',)
+    __slots__ = ('_gt_timeout', '_gt_key')
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
         # What CPython would give a new socket: the default timeout.
         self._gt_timeout = _std.getdefaulttimeout()
         _csock.setblocking(self, False)
+        # Names this socket's registrations in the hub (see Hub.add_io).
+        self._gt_key = _new_key()
 
     # -- the user-visible timeout (the fd itself stays non-blocking)
     def settimeout(self, value):
@@ -78,16 +82,19 @@ class socket(_std.socket):
             except BlockingIOError:
                 if timeout == 0.0:
                     raise
-            self._gt_wait(event, timeout, deadline)
+            self._gt_wait(event, timeout, deadline, True)
             if timeout is not None and deadline is None:
                 deadline = _monotonic() + timeout
 
-    def _gt_wait(self, event, timeout, deadline):
+    def _gt_wait(self, event, timeout, deadline, after_eagain=False):
+        # After EAGAIN only a change of readiness matters: the hub can skip
+        # re-checking the fd (see Hub.add_io).
+        owner = self._gt_key if after_eagain else None
         if timeout is None:
-            wait_fd(self.fileno(), event)
+            wait_fd(self.fileno(), event, None, owner)
             return
         remaining = timeout if deadline is None else deadline - _monotonic()
-        if remaining <= 0 or not wait_fd(self.fileno(), event, remaining):
+        if remaining <= 0 or not wait_fd(self.fileno(), event, remaining, owner):
             raise TimeoutError('timed out')
 
     def recv(self, *args):
@@ -144,7 +151,7 @@ class socket(_std.socket):
                 except BlockingIOError:
                     if timeout == 0.0:
                         raise
-                self._gt_wait(WRITE, timeout, deadline)
+                self._gt_wait(WRITE, timeout, deadline, True)
 
     def connect(self, address):
         """Connect, parking until the connection is made (or refused, or timed out)."""
