@@ -370,26 +370,6 @@ class Hub:
             poller.register(fd, mask)
             entry[2] = True
 
-    def io_ready(self, fd, events):
-        """Dispatch a poll result for ``fd``: fire and drop the matching interests."""
-        entry = self._io.get(fd)
-        if entry is None:
-            return
-        if events & _READ_EVENTS and entry[0]:
-            waiting = entry[0]
-            entry[0] = []
-            self._io_waiters -= len(waiting)
-            for cb, arg in waiting:
-                cb(arg)
-        if events & _WRITE_EVENTS and entry[1]:
-            waiting = entry[1]
-            entry[1] = []
-            self._io_waiters -= len(waiting)
-            for cb, arg in waiting:
-                cb(arg)
-        if not _EDGE:  # pragma: no cover - poll(2) fallback
-            self._arm(fd, entry)
-
     # ------------------------------------------------------------ main loop
     def _run(self):
         while True:
@@ -427,6 +407,7 @@ class Hub:
         popleft = ready.popleft
         timers = self._timers
         threadsafe = self._threadsafe
+        io_get = self._io.get
         while True:
             # 1. What is runnable now; newcomers wait a turn so timers and I/O
             #    cannot be starved by threads that keep yielding.  (Parking
@@ -481,11 +462,30 @@ class Hub:
                 events = self._poll(timeout)
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
+            # 5. Fire the interests each event satisfies (inline: this runs
+            #    once per event).  Edge-triggered, so nothing is re-armed.
+            wake_r = self._wake_r
             for fd, ev in events:
-                if fd == self._wake_r:
+                if fd == wake_r:
                     self._drain_wakeups()
-                else:
-                    self.io_ready(fd, ev)
+                    continue
+                entry = io_get(fd)
+                if entry is None:
+                    continue
+                if ev & _READ_EVENTS and entry[0]:
+                    waiting = entry[0]
+                    entry[0] = []
+                    self._io_waiters -= len(waiting)
+                    for cb, arg in waiting:
+                        cb(arg)
+                if ev & _WRITE_EVENTS and entry[1]:
+                    waiting = entry[1]
+                    entry[1] = []
+                    self._io_waiters -= len(waiting)
+                    for cb, arg in waiting:
+                        cb(arg)
+                if not _EDGE:  # pragma: no cover - poll(2) fallback
+                    self._arm(fd, entry)
 
     def _drain_wakeups(self):
         try:
