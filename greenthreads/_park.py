@@ -301,15 +301,12 @@ def sleep(seconds):
         yield_now()
 
 
-class _FdWait:
-    __slots__ = ('fd', 'event')
-
-    def __init__(self, fd, event):
-        self.fd = fd
-        self.event = event
+class _FdWait(tuple):
+    """``(fd, event)``, what an fd waiter waits on (a tuple: made without a Python call)."""
+    __slots__ = ()
 
     def __repr__(self):
-        return f'fd {self.fd} to become {"readable" if self.event == READ else "writable"}'
+        return f'fd {self[0]} to become {"readable" if self[1] == READ else "writable"}'
 
 
 def io_ready(waiter):
@@ -328,7 +325,7 @@ def wait_fd(fd, event, timeout=None, owner=None):
     (a caller whose I/O call on ``fd`` just failed with EAGAIN waits without
     a syscall).
     """
-    waiter = Waiter(_FdWait(fd, event))
+    waiter = Waiter(_FdWait((fd, event)))
     hub = waiter.hub
     handle = hub.add_io(fd, event, io_ready, waiter, owner)
     try:

@@ -82,7 +82,14 @@ class socket(_std.socket):
         starts the clock there too).
         """
         timeout = self._gt_timeout
-        deadline = None if timeout is None else _monotonic() + timeout
+        if timeout is None:
+            while True:
+                wait_fd(self.fileno(), event, None, self._gt_key)   # _gt_wait, inlined
+                try:
+                    return method(self, *args)
+                except BlockingIOError:
+                    pass
+        deadline = _monotonic() + timeout
         while True:
             self._gt_wait(event, deadline, True)
             try:
