@@ -316,6 +316,9 @@ def io_ready(waiter):
         waiter.hub.ready.append((waiter.glet.switch, RESUME))
 
 
+_new_waiter = object.__new__
+
+
 def wait_fd(fd, event, timeout=None, owner=None):
     """Park until ``fd`` is ready for ``event`` (READ or WRITE).
 
@@ -325,8 +328,16 @@ def wait_fd(fd, event, timeout=None, owner=None):
     (a caller whose I/O call on ``fd`` just failed with EAGAIN waits without
     a syscall).
     """
-    waiter = Waiter(_FdWait((fd, event)))
-    hub = waiter.hub
+    # Waiter(_FdWait((fd, event))), made inline: this runs for every wait.
+    waiter = _new_waiter(Waiter)
+    waiter.glet = getcurrent()
+    try:
+        waiter.hub = hub = _tls.hub
+    except AttributeError:
+        waiter.hub = hub = get_hub()
+    waiter.state = PARKED
+    waiter.value = waiter.queue = None
+    waiter.reason = _FdWait((fd, event))
     handle = hub.add_io(fd, event, io_ready, waiter, owner)
     try:
         return park(waiter, timeout)
