@@ -322,7 +322,7 @@ class Hub:
             return
 
     def close_fd(self, fd):
-        """``fd`` is about to be closed (or handed to a new owner): wake its waiters, forget it.
+        """``fd`` is about to be closed: wake everything waiting on it, drop its interest.
 
         The woken green threads retry their call on the closed object and get
         the error plain Python would give them (EBADF), each in its own thread.
@@ -356,7 +356,8 @@ class Hub:
                     poller.register(fd, _EDGE)
             entry[2] = True if owner is None else owner
             return
-        # pragma: no cover - poll(2) fallback: level-triggered, registered while waited on
+        # poll(2) fallback (non-Linux): level-triggered, registered only while
+        # somebody waits, so every change of waiters re-arms.
         mask = (READ if entry[0] else 0) | (WRITE if entry[1] else 0)
         if not mask:
             del self._io[fd]
