@@ -1,6 +1,7 @@
 """Profile one benchmark case on greenthreads: ``python -m benchmarks.profile_case CASE [N]``.
 
-Patches threading, starts the hub first and only then enables cProfile, so
+Patches everything (as the greenthreads worker does: the echo case needs
+cooperative sockets), starts the hub first and only then enables cProfile, so
 the profiler (not yet active when the hub was made) stays on across green
 thread switches and every green thread's calls are counted.
 """
@@ -12,7 +13,7 @@ import sys
 import greenthreads
 import greenthreads.monkey
 
-greenthreads.monkey.patch_thread()
+greenthreads.monkey.patch_all()
 
 from . import cases            # noqa: E402  (after patching, like the workers)
 from .worker import setup      # noqa: E402

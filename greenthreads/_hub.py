@@ -7,8 +7,9 @@ The hub owns everything a parked green thread can be woken by:
 * a timer heap keyed by ``time.monotonic()`` deadlines.  Arming is O(log n),
   cancelling is O(1) (the entry is marked dead) and dead entries are compacted
   away once they make up most of the heap.
-* an I/O poller (epoll where available, else poll): one-shot interest in a file
-  descriptor becoming readable or writable.
+* an I/O poller (epoll where available, else poll): interest in a file
+  descriptor becoming readable or writable (edge-triggered with epoll, see
+  :meth:`Hub.add_io`).
 * a thread-safe entry, :meth:`Hub.call_threadsafe`, through a self-pipe, so a
   real OS thread can schedule work on this hub and wake it from the poller.
 
@@ -54,13 +55,15 @@ READ = 1
 WRITE = 4  # the values of select.POLLIN / POLLOUT (and EPOLLIN / EPOLLOUT)
 
 if _real_epoll is not None:
+    # Edge-triggered interest in both directions, registered once per fd.
+    _EDGE = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
     _ERR_EVENTS = select.EPOLLERR | select.EPOLLHUP
-    # One-shot interest: a fired fd is disarmed by the kernel, and the next
-    # wait re-arms it with one epoll_ctl(MOD) instead of ADD + DEL per wait.
-    _ONESHOT = select.EPOLLONESHOT
+    _READ_EVENTS = READ | select.EPOLLRDHUP | _ERR_EVENTS
 else:  # pragma: no cover - non-Linux
+    _EDGE = 0
     _ERR_EVENTS = select.POLLERR | select.POLLHUP | select.POLLNVAL
-    _ONESHOT = 0
+    _READ_EVENTS = READ | _ERR_EVENTS
+_WRITE_EVENTS = WRITE | _ERR_EVENTS
 
 # epoll takes a float of seconds but converts to milliseconds in an int; keep
 # every single poll well inside that range and loop for longer waits.
@@ -119,7 +122,7 @@ class Hub:
         self._timers = []          # heap of [deadline, seq, callback, arg]
         self._cancelled = 0        # dead entries still in the heap
         self._seq = itertools.count().__next__
-        self._io = {}              # fd -> [armed mask, [read cbs], [write cbs], registered]
+        self._io = {}              # fd -> [[read handles], [write handles], armed]
         self._io_waiters = 0       # interests not yet fired or withdrawn
         self._threadsafe = deque()
         self._wake_pending = False
@@ -284,28 +287,48 @@ class Hub:
                 pass
 
     # ------------------------------------------------------------------ I/O
-    def add_io(self, fd, event, callback, arg=None):
+    # Each fd the hub has waited on has an entry ``[readers, writers, armed]``:
+    # the handles waiting per direction, and how the fd is in the poller
+    # (None: not at all; True: registered; an owner key: registered by that
+    # owner, see add_io).  With epoll an fd is registered once, edge-triggered
+    # for both directions, and stays so until :meth:`close_fd`; an edge
+    # nobody waits for is simply dropped (whoever comes next tries the I/O
+    # call first, or re-arms).
+
+    def add_io(self, fd, event, callback, arg=None, owner=None):
         """Call ``callback(arg)`` once, when ``fd`` is ready for ``event`` (READ or WRITE).
 
-        The returned handle is passed to :meth:`remove_io` to withdraw interest
-        before it fires.  Errors and hang-ups wake both directions.  An fd the
-        poller refuses (a regular file: PermissionError) raises here and
-        leaves nothing registered.
+        The fd's readiness *now* counts: a ready fd fires at the next poll
+        (this costs one syscall).  ``owner`` spares that syscall for an object
+        that does I/O on ``fd`` and waits only after a call failed with EAGAIN
+        (a socket): a key unique to that object, never reused.  Once the fd is
+        registered under that key, only a change after the failed call
+        counts, which is all such a caller needs.  Either way a callback may
+        fire spuriously (retry the call, wait again).
+
+        The callback runs inside the hub, at the poll that saw the event; it
+        must not block.  Errors and hang-ups fire both directions.  The
+        returned handle is passed to :meth:`remove_io` to withdraw interest
+        before it fires.  An fd the poller refuses (a regular file:
+        PermissionError) raises here and leaves nothing registered.
         """
-        io = self._io
-        entry = io.get(fd)
+        entry = self._io.get(fd)
         if entry is None:
-            entry = io[fd] = [0, [], [], False]
+            entry = self._io[fd] = [[], [], None]
         handle = (callback, arg)
-        waiting = entry[1 if event == READ else 2]
+        waiting = entry[0] if event == READ else entry[1]
         waiting.append(handle)
-        try:
-            self._update_interest(fd, entry)
-        except BaseException:
-            waiting.remove(handle)
-            if not entry[1] and not entry[2] and not entry[3]:
-                del io[fd]
-            raise
+        if owner is None or entry[2] is not owner:
+            # A key seen before proves the registration is this owner's own
+            # file: anything else (an fd closed and reused behind our back)
+            # goes through the poller.
+            try:
+                self._arm(fd, entry, owner)
+            except BaseException:
+                waiting.remove(handle)
+                if not entry[0] and not entry[1] and entry[2] is None:
+                    del self._io[fd]
+                raise
         self._io_waiters += 1
         return handle
 
@@ -314,14 +337,15 @@ class Hub:
         entry = self._io.get(fd)
         if entry is None:
             return
-        for lst in (entry[1], entry[2]):
+        for waiting in (entry[0], entry[1]):
             try:
-                lst.remove(handle)
+                waiting.remove(handle)
             except ValueError:
                 continue
             self._io_waiters -= 1
-            break
-        self._update_interest(fd, entry)
+            if not _EDGE:  # pragma: no cover - poll(2) fallback
+                self._arm(fd, entry)
+            return
 
     def close_fd(self, fd):
         """``fd`` is about to be closed: wake everything waiting on it, drop its interest.
@@ -332,70 +356,46 @@ class Hub:
         entry = self._io.pop(fd, None)
         if entry is None:
             return
-        self._io_waiters -= len(entry[1]) + len(entry[2])
+        self._io_waiters -= len(entry[0]) + len(entry[1])
+        self.ready.extend(entry[0])     # their callbacks run in the hub, as always
         self.ready.extend(entry[1])
-        self.ready.extend(entry[2])
-        if entry[3]:
+        if entry[2] is not None:
             try:
                 self._poller.unregister(fd)
             except (OSError, ValueError, KeyError):
                 pass
 
-    def _update_interest(self, fd, entry):
-        mask = (READ if entry[1] else 0) | (WRITE if entry[2] else 0)
-        if mask == entry[0]:
-            return
+    def _arm(self, fd, entry, owner=None):
+        """Make the poller report ``fd``'s readiness as it is now (one syscall)."""
         poller = self._poller
-        if not _ONESHOT:  # pragma: no cover - poll(2) fallback: register while waited on
-            if not mask:
-                del self._io[fd]
+        if _EDGE:
+            # (Re-)registering makes epoll check the fd's state at once.
+            if entry[2] is None:
                 try:
-                    poller.unregister(fd)
-                except (OSError, ValueError, KeyError):
-                    pass
-                return
-            if entry[3]:
-                poller.modify(fd, mask)
+                    poller.register(fd, _EDGE)
+                except FileExistsError:       # still registered from before
+                    poller.modify(fd, _EDGE)
             else:
-                poller.register(fd, mask)
-                entry[3] = True
-            entry[0] = mask
+                try:
+                    poller.modify(fd, _EDGE)
+                except FileNotFoundError:     # closed and reused behind our back
+                    poller.register(fd, _EDGE)
+            entry[2] = True if owner is None else owner
             return
-        # epoll: the fd stays registered (disarmed when nobody waits) until it
-        # is closed, so each wait costs one epoll_ctl.
-        if entry[3]:
+        # poll(2) fallback (non-Linux): level-triggered, registered only while
+        # somebody waits, so every change of waiters re-arms.
+        mask = (READ if entry[0] else 0) | (WRITE if entry[1] else 0)
+        if not mask:
+            del self._io[fd]
             try:
-                poller.modify(fd, mask | _ONESHOT)
-            except FileNotFoundError:     # the fd was closed and reused meanwhile
-                if mask:
-                    poller.register(fd, mask | _ONESHOT)
-        elif mask:
-            try:
-                poller.register(fd, mask | _ONESHOT)
-            except FileExistsError:       # a dup of a file we registered before
-                poller.modify(fd, mask | _ONESHOT)
-            entry[3] = True
-        entry[0] = mask
-
-    def io_ready(self, fd, events):
-        """Dispatch a poll result for ``fd``: fire and drop the matching interests."""
-        entry = self._io.get(fd)
-        if entry is None:
-            return
-        if events & _ERR_EVENTS:
-            events |= READ | WRITE
-        ready = self.ready
-        if events & READ and entry[1]:
-            self._io_waiters -= len(entry[1])
-            ready.extend(entry[1])
-            entry[1] = []
-        if events & WRITE and entry[2]:
-            self._io_waiters -= len(entry[2])
-            ready.extend(entry[2])
-            entry[2] = []
-        if _ONESHOT:
-            entry[0] = 0    # the kernel disarmed it when it fired
-        self._update_interest(fd, entry)
+                poller.unregister(fd)
+            except (OSError, ValueError, KeyError):
+                pass
+        elif entry[2] is not None:
+            poller.modify(fd, mask)
+        else:
+            poller.register(fd, mask)
+            entry[2] = True
 
     # ------------------------------------------------------------ main loop
     def _run(self):
@@ -434,6 +434,7 @@ class Hub:
         popleft = ready.popleft
         timers = self._timers
         threadsafe = self._threadsafe
+        io_get = self._io.get
         while True:
             # 1. What is runnable now; newcomers wait a turn so timers and I/O
             #    cannot be starved by threads that keep yielding.  (Parking
@@ -488,11 +489,30 @@ class Hub:
                 events = self._poll(timeout)
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
+            # 5. Fire the interests each event satisfies (inline: this runs
+            #    once per event).  Edge-triggered, so nothing is re-armed.
+            wake_r = self._wake_r
             for fd, ev in events:
-                if fd == self._wake_r:
+                if fd == wake_r:
                     self._drain_wakeups()
-                else:
-                    self.io_ready(fd, ev)
+                    continue
+                entry = io_get(fd)
+                if entry is None:
+                    continue
+                if ev & _READ_EVENTS and entry[0]:
+                    waiting = entry[0]
+                    entry[0] = []
+                    self._io_waiters -= len(waiting)
+                    for cb, arg in waiting:
+                        cb(arg)
+                if ev & _WRITE_EVENTS and entry[1]:
+                    waiting = entry[1]
+                    entry[1] = []
+                    self._io_waiters -= len(waiting)
+                    for cb, arg in waiting:
+                        cb(arg)
+                if not _EDGE:  # pragma: no cover - poll(2) fallback
+                    self._arm(fd, entry)
 
     def _drain_wakeups(self):
         try:

@@ -26,7 +26,7 @@ from greenlet import getcurrent
 
 from ._hub import get_hub, HubBlockingError, READ, _real_get_ident, _real_rlock, _tls
 
-__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd',
+__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd', 'io_ready',
            'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
@@ -305,26 +305,44 @@ def sleep(seconds):
         yield_now()
 
 
-class _FdWait:
-    __slots__ = ('fd', 'event')
-
-    def __init__(self, fd, event):
-        self.fd = fd
-        self.event = event
+class _FdWait(tuple):
+    """``(fd, event)``, what an fd waiter waits on (a tuple: made without a Python call)."""
+    __slots__ = ()
 
     def __repr__(self):
-        return f'fd {self.fd} to become {"readable" if self.event == READ else "writable"}'
+        return f'fd {self[0]} to become {"readable" if self[1] == READ else "writable"}'
 
 
-def wait_fd(fd, event, timeout=None):
+def io_ready(waiter):
+    """The hub's I/O callback for a parked waiter (runs in the waiter's own hub)."""
+    if not waiter.state:
+        waiter.state = WOKEN
+        waiter.hub.ready.append((waiter.glet.switch, RESUME))
+
+
+_new_waiter = object.__new__
+
+
+def wait_fd(fd, event, timeout=None, owner=None):
     """Park until ``fd`` is ready for ``event`` (READ or WRITE).
 
     Returns True when ready (or in error: the next I/O call reports it),
-    False if ``timeout`` expired first.
+    False if ``timeout`` expired first.  A True may be spurious: callers
+    retry their I/O call and wait again.  ``owner``: see :meth:`Hub.add_io`
+    (a caller whose I/O call on ``fd`` just failed with EAGAIN waits without
+    a syscall).
     """
-    waiter = Waiter(_FdWait(fd, event))
-    hub = waiter.hub
-    handle = hub.add_io(fd, event, unpark, waiter)
+    # Waiter(_FdWait((fd, event))), made inline: this runs for every wait.
+    waiter = _new_waiter(Waiter)
+    waiter.glet = getcurrent()
+    try:
+        waiter.hub = hub = _tls.hub
+    except AttributeError:
+        waiter.hub = hub = get_hub()
+    waiter.state = PARKED
+    waiter.value = waiter.queue = None
+    waiter.reason = _FdWait((fd, event))
+    handle = hub.add_io(fd, event, io_ready, waiter, owner)
     try:
         return park(waiter, timeout)
     finally:

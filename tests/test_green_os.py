@@ -45,3 +45,28 @@ print(got == [b'hello'], len(ticks), b''.join(chunks) == big, file_ok, pid == p.
 ''', timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ['True', '5', 'True', 'True', 'True', '0', '5']
+
+
+def test_two_readers_of_one_blocking_pipe_never_block_the_hub():
+    # One byte wakes both readers; the one that finds the pipe empty again
+    # must go back to waiting, not sit in a blocking read() that stalls
+    # every green thread (the writer below included).
+    proc = run_script('''
+import greenthreads.monkey
+greenthreads.monkey.patch_all()
+import os, threading, time
+r, w = os.pipe()
+got = []
+readers = [threading.Thread(target=lambda: got.append(os.read(r, 1))) for _ in range(2)]
+for t in readers:
+    t.start()
+time.sleep(0.02)
+os.write(w, b'a')
+time.sleep(0.02)
+os.write(w, b'b')
+for t in readers:
+    t.join()
+print(sorted(got) == [b'a', b'b'])
+''', timeout=30)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ['True']

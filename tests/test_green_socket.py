@@ -252,3 +252,131 @@ def test_udp_sendto_recvfrom():
 def test_module_exports_the_stdlib_names():
     missing = [n for n in std_socket.__all__ if not hasattr(socket, n)]
     assert missing == []
+
+
+# -- edge-triggered readiness underneath: the corner cases it must survive
+def _wait_once(sock, peer):
+    """Make ``sock`` wait for reading once, so the hub registers its fd."""
+    got = []
+    t = spawn(lambda: got.append(sock.recv(10)))
+    greenthreads.sleep(0.01)
+    peer.sendall(b'!')
+    t.join(5)
+    assert got == [b'!']
+
+
+def test_data_that_arrived_while_nobody_waited_is_not_lost():
+    a, b = socket.socketpair()
+    a.settimeout(5)                     # a lost wake-up fails instead of hanging
+    _wait_once(a, b)
+    b.sendall(b'abc')
+    greenthreads.sleep(0.01)            # the hub sees the change; nobody waits for it
+    assert a.recv(1) == b'a'
+    assert a.recv(10) == b'bc'          # no new change: the data is still read
+    # select and poll look at the socket as it is now, not at past changes.
+    b.sendall(b'def')
+    greenthreads.sleep(0.01)
+    import greenthreads.green.select as green_select
+    assert green_select.select([a], [], [], 5)[0] == [a]
+    p = green_select.poll()
+    p.register(a, green_select.POLLIN)
+    assert p.poll(5000) == [(a.fileno(), green_select.POLLIN)]
+    assert a.recv(10) == b'def'
+    # And a reader that finds nothing waits for the next data.
+    t = spawn(lambda: (greenthreads.sleep(0.01), b.sendall(b'later')))
+    assert a.recv(10) == b'later'
+    t.join()
+    a.close()
+    b.close()
+
+
+def test_two_threads_wait_on_one_socket_for_read_and_write():
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    filled = 0
+    try:
+        while True:
+            filled += a.send(b'x' * 65536)
+    except BlockingIOError:
+        pass
+    a.settimeout(5)
+    results = []
+    reader = spawn(lambda: results.append(a.recv(10)))
+    writer = spawn(lambda: (a.sendall(b'y' * 10), results.append('sent')))
+    greenthreads.sleep(0.01)            # both parked, on the same fd
+    b.sendall(b'hello')
+    reader.join(5)
+    assert results == [b'hello']        # the writer still has no room
+    received = bytearray()
+    b.settimeout(5)
+    while len(received) < filled + 10:
+        received += b.recv(1 << 20)
+    writer.join(5)
+    assert results == [b'hello', 'sent']
+    assert received == b'x' * filled + b'y' * 10
+    a.close()
+    b.close()
+
+
+def test_close_wakes_a_thread_waiting_to_write():
+    a, b = socket.socketpair()
+    errors = []
+
+    def writer():
+        try:
+            a.sendall(b'x' * (64 * 1024 * 1024))   # nobody reads
+        except OSError as exc:
+            errors.append(exc.errno)
+    t = spawn(writer)
+    greenthreads.sleep(0.01)
+    a.close()
+    t.join(5)
+    assert not t.is_alive()
+    assert errors == [errno.EBADF]
+    b.close()
+
+
+def test_fd_number_reused_after_a_close_the_hub_did_not_see():
+    a, b = socket.socketpair()
+    _wait_once(a, b)
+    c, d = std_socket.socketpair()
+    fd = a.detach()
+    os.close(fd)                        # behind the hub's back
+    os.dup2(c.fileno(), fd)             # another socket under the same number
+    c.close()
+    c = socket.socket(fileno=fd)
+    d = socket.socket(fileno=d.detach())
+    c.settimeout(5)
+    _wait_once(c, d)
+    t = spawn(lambda: (greenthreads.sleep(0.01), d.sendall(b'again')))
+    assert c.recv(10) == b'again'
+    t.join()
+    for s in (b, c, d):
+        s.close()
+
+
+def test_dup_sockets_wait_on_one_file_and_outlive_each_other():
+    a, b = socket.socketpair()
+    d = a.dup()
+    got = []
+    woke = greenthreads.Semaphore(0)
+
+    def reader(sock):
+        got.append(sock.recv(10))
+        woke.release()
+    threads = [spawn(reader, a), spawn(reader, d)]
+    greenthreads.sleep(0.01)            # two waiters, one file, two fds
+    b.sendall(b'1')
+    assert woke.acquire(timeout=5)
+    b.sendall(b'2')
+    assert woke.acquire(timeout=5)
+    for t in threads:
+        t.join(5)
+    assert sorted(got) == [b'1', b'2']
+    a.close()                           # the dup keeps the file open
+    d.settimeout(5)
+    t = spawn(lambda: (greenthreads.sleep(0.01), b.sendall(b'3')))
+    assert d.recv(10) == b'3'
+    t.join()
+    d.close()
+    b.close()

@@ -75,9 +75,9 @@ def test_wait_fd_readable_and_timeout():
         assert wait_fd(r, READ, timeout=5) is True
         assert os.read(r, 1) == b'x'
         assert wait_fd(w, WRITE, timeout=1) is True
-        # Interest withdrawn: nobody waits, nothing is armed (fds stay registered).
+        # Interest withdrawn: nobody waits (the fds stay registered until closed).
         assert hub._io_waiters == 0
-        assert hub._io[r][0] == 0 and hub._io[w][0] == 0
+        assert hub._io[r][:2] == [[], []] and hub._io[w][:2] == [[], []]
         hub.close_fd(r)
         hub.close_fd(w)
         assert r not in hub._io and w not in hub._io
@@ -135,3 +135,99 @@ def test_yield_lets_others_run_round_robin(n):
     for t in threads:
         t.join()
     assert log == [(i, s) for s in range(3) for i in range(n)]
+
+
+# -- I/O readiness: edge-triggered registration, level-checked waits
+class _CountingPoller:
+    """Wraps the hub's epoll object, counting the calls that cost a syscall."""
+
+    def __init__(self, poller):
+        self.poller = poller
+        self.calls = []
+
+    def __getattr__(self, name):
+        method = getattr(self.poller, name)
+
+        def counted(*args):
+            self.calls.append(name)
+            return method(*args)
+        return counted
+
+
+@pytest.fixture
+def counting_poller():
+    hub = get_hub()
+    real = hub._poller
+    hub._poller = _CountingPoller(real)
+    yield hub._poller
+    hub._poller = real
+
+
+def test_wait_fd_sees_readiness_whose_edge_went_by():
+    r, w = os.pipe()
+    try:
+        os.write(w, b'ab')
+        assert wait_fd(r, READ, timeout=5) is True
+        assert os.read(r, 1) == b'a'
+        sleep(0.01)             # the hub polls: the fd reports no new change
+        # 'b' is still there: a plain wait looks at the fd as it is now.
+        assert wait_fd(r, READ, timeout=5) is True
+        assert os.read(r, 1) == b'b'
+        assert wait_fd(r, READ, timeout=0.01) is False
+    finally:
+        get_hub().close_fd(r)
+        os.close(r)
+        os.close(w)
+
+
+def test_owner_waits_after_eagain_cost_no_syscall(counting_poller):
+    hub = get_hub()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    owner = object()
+    try:
+        for i in range(3):
+            with pytest.raises(BlockingIOError):
+                os.read(r, 1)
+            hub.call_later(0.005, lambda _: os.write(w, b'x'))
+            assert wait_fd(r, READ, 5, owner) is True
+            assert os.read(r, 1) == b'x'
+        # Registered once, by the first wait; never modified after.
+        assert counting_poller.calls == ['register']
+        # Timing out withdraws the interest without a syscall either.
+        assert wait_fd(r, READ, 0.005, owner) is False
+        assert counting_poller.calls == ['register']
+        assert hub._io_waiters == 0
+        # A wait by anybody else re-checks the fd (one syscall).
+        os.write(w, b'y')
+        assert wait_fd(r, READ, 5) is True
+        assert counting_poller.calls == ['register', 'modify']
+    finally:
+        hub.close_fd(r)
+        os.close(r)
+        os.close(w)
+
+
+def test_fd_closed_behind_the_hubs_back_and_reused():
+    hub = get_hub()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    owner = object()
+    try:
+        hub.call_later(0.005, lambda _: os.write(w, b'x'))
+        assert wait_fd(r, READ, 5, owner) is True
+        # Another file takes the number: the hub still has an entry for it.
+        r2, w2 = os.pipe()
+        os.dup2(r2, r)
+        os.close(r2)
+        assert r in hub._io
+        hub.call_later(0.005, lambda _: os.write(w2, b'y'))
+        assert wait_fd(r, READ, 5, object()) is True     # a new owner: armed afresh
+        assert os.read(r, 1) == b'y'
+        os.close(w2)
+        os.dup2(w, r)                     # and once more, for a plain wait
+        assert wait_fd(r, WRITE, 5) is True
+    finally:
+        hub.close_fd(r)
+        os.close(r)
+        os.close(w)

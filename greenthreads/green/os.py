@@ -11,7 +11,7 @@ import os as _std
 import select as _select
 import time
 
-from .._hub import READ, WRITE
+from .._hub import READ, WRITE, _real_poll
 from .._park import wait_fd, sleep
 
 __all__ = ['read', 'write', 'waitpid']
@@ -23,12 +23,22 @@ _monotonic = time.monotonic
 
 
 def _wait_ready(fd, event):
-    """Park until ``fd`` is ready; False if it cannot be polled (a regular file)."""
-    try:
-        wait_fd(fd, event)
-    except (PermissionError, FileNotFoundError, ValueError):
-        return False     # not pollable: the call will not block for long
-    return True
+    """Park until ``fd`` is ready; False if it cannot be polled (a regular file).
+
+    The caller then makes a *blocking* call, so a spurious wake-up (another
+    reader drained the pipe first) must not get through: the fd is checked
+    with a zero-timeout poll before returning.
+    """
+    mask = _select.POLLIN if event == READ else _select.POLLOUT
+    while True:
+        try:
+            wait_fd(fd, event)
+        except (PermissionError, FileNotFoundError, ValueError):
+            return False     # not pollable: the call will not block for long
+        check = _real_poll()
+        check.register(fd, mask)
+        if check.poll(0):    # ready, or in error (the call will say which)
+            return True
 
 
 def read(fd, n, /):

@@ -12,7 +12,7 @@ import select as _std
 import time
 
 from .._hub import READ, WRITE
-from .._park import Waiter, park, unpark
+from .._park import Waiter, park, io_ready
 
 from select import error, POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL  # noqa: F401
 from select import POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND, POLLMSG  # noqa: F401
@@ -33,7 +33,7 @@ def _wait_any(interests, timeout):
     """Park until one of ``interests`` (``[(fd, READ|WRITE)]``) is ready or ``timeout`` passes."""
     waiter = Waiter('select')
     hub = waiter.hub
-    handles = [(fd, hub.add_io(fd, event, unpark, waiter)) for fd, event in interests]
+    handles = [(fd, hub.add_io(fd, event, io_ready, waiter)) for fd, event in interests]
     try:
         return park(waiter, timeout)
     finally:

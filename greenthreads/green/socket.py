@@ -15,6 +15,7 @@ plain Python gives for a closed socket, in their own thread only.
 """
 
 import errno
+import itertools
 import os
 import socket as _std
 import sys
@@ -32,18 +33,21 @@ __all__ = list(_std.__all__)
 
 _monotonic = time.monotonic
 _csock = _socket.socket
+_new_key = itertools.count(1).__next__
 
 
 class socket(_std.socket):
     """A stdlib-compatible socket whose blocking calls are cooperative."""
 
-    __slots__ = ('_gt_timeout',)
+    __slots__ = ('_gt_timeout', '_gt_key')
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
         # What CPython would give a new socket: the default timeout.
         self._gt_timeout = _std.getdefaulttimeout()
         _csock.setblocking(self, False)
+        # Names this socket's registrations in the hub (see Hub.add_io).
+        self._gt_key = _new_key()
 
     # -- the user-visible timeout (the fd itself stays non-blocking)
     def settimeout(self, value):
@@ -68,58 +72,41 @@ class socket(_std.socket):
     def timeout(self):
         return self._gt_timeout
 
-    # -- the one waiting loop every blocking call goes through
-    def _gt_call(self, method, event, *args):
+    # -- the one waiting loop every blocking call goes through (recv, send,
+    #    _accept and the rest are made by _io_method, after the class)
+    def _gt_retry(self, method, event, args):
+        """``method(self, *args)`` failed with EAGAIN: wait for ``event``, retry, until done.
+
+        Never called in non-blocking mode.  Timeout mode raises TimeoutError
+        once the timeout has passed since the first wait (as CPython, which
+        starts the clock there too).
+        """
         timeout = self._gt_timeout
-        deadline = None
+        if timeout is None:
+            while True:
+                wait_fd(self.fileno(), event, None, self._gt_key)   # _gt_wait, inlined
+                try:
+                    return method(self, *args)
+                except BlockingIOError:
+                    pass
+        deadline = _monotonic() + timeout
         while True:
+            self._gt_wait(event, deadline, True)
             try:
                 return method(self, *args)
             except BlockingIOError:
-                if timeout == 0.0:
-                    raise
-            self._gt_wait(event, timeout, deadline)
-            if timeout is not None and deadline is None:
-                deadline = _monotonic() + timeout
+                pass
 
-    def _gt_wait(self, event, timeout, deadline):
-        if timeout is None:
-            wait_fd(self.fileno(), event)
+    def _gt_wait(self, event, deadline, after_eagain=False):
+        # After EAGAIN only a change of readiness matters: the hub can skip
+        # re-checking the fd (see Hub.add_io).
+        owner = self._gt_key if after_eagain else None
+        if deadline is None:
+            wait_fd(self.fileno(), event, None, owner)
             return
-        remaining = timeout if deadline is None else deadline - _monotonic()
-        if remaining <= 0 or not wait_fd(self.fileno(), event, remaining):
+        remaining = deadline - _monotonic()
+        if remaining <= 0 or not wait_fd(self.fileno(), event, remaining, owner):
             raise TimeoutError('timed out')
-
-    def recv(self, *args):
-        return self._gt_call(_csock.recv, READ, *args)
-
-    def recvfrom(self, *args):
-        return self._gt_call(_csock.recvfrom, READ, *args)
-
-    def recv_into(self, *args):
-        return self._gt_call(_csock.recv_into, READ, *args)
-
-    def recvfrom_into(self, *args):
-        return self._gt_call(_csock.recvfrom_into, READ, *args)
-
-    def send(self, *args):
-        return self._gt_call(_csock.send, WRITE, *args)
-
-    def sendto(self, *args):
-        return self._gt_call(_csock.sendto, WRITE, *args)
-
-    if hasattr(_csock, 'recvmsg'):
-        def recvmsg(self, *args):
-            return self._gt_call(_csock.recvmsg, READ, *args)
-
-        def recvmsg_into(self, *args):
-            return self._gt_call(_csock.recvmsg_into, READ, *args)
-
-        def sendmsg(self, *args):
-            return self._gt_call(_csock.sendmsg, WRITE, *args)
-
-    def _accept(self):
-        return self._gt_call(_csock._accept, READ)
 
     def accept(self):
         """Wait for a connection; return ``(conn, address)`` with a cooperative ``conn``."""
@@ -134,9 +121,19 @@ class socket(_std.socket):
         """Send all of ``data``; the timeout bounds the whole call."""
         timeout = self._gt_timeout
         deadline = None if timeout is None else _monotonic() + timeout
+        try:
+            sent = _csock.send(self, data, flags)
+            if data.__class__ is bytes and sent == len(data):
+                return              # the usual case: no memoryview needed
+        except BlockingIOError:
+            if timeout == 0.0:
+                raise
+            sent = -1               # wait first
         with memoryview(data) as view, view.cast('B') as byte_view:
             total = len(byte_view)
-            sent = 0
+            if sent < 0:
+                sent = 0
+                self._gt_wait(WRITE, deadline, True)
             while sent < total:
                 try:
                     sent += _csock.send(self, byte_view[sent:], flags)
@@ -144,7 +141,7 @@ class socket(_std.socket):
                 except BlockingIOError:
                     if timeout == 0.0:
                         raise
-                self._gt_wait(WRITE, timeout, deadline)
+                self._gt_wait(WRITE, deadline, True)
 
     def connect(self, address):
         """Connect, parking until the connection is made (or refused, or timed out)."""
@@ -163,9 +160,10 @@ class socket(_std.socket):
         err = _csock.connect_ex(self, address)
         if err in (0, errno.EISCONN):
             return 0
-        if err not in _IN_PROGRESS or self._gt_timeout == 0.0:
+        timeout = self._gt_timeout
+        if err not in _IN_PROGRESS or timeout == 0.0:
             return err
-        self._gt_wait(WRITE, self._gt_timeout, None)
+        self._gt_wait(WRITE, None if timeout is None else _monotonic() + timeout)
         return self.getsockopt(SOL_SOCKET, SO_ERROR)
 
     def sendfile(self, file, offset=0, count=None):
@@ -188,6 +186,31 @@ class socket(_std.socket):
 
 
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY}
+
+
+def _io_method(name, event):
+    """``socket.name``: try the call at once; only on EAGAIN go and wait."""
+    method = getattr(_csock, name)
+
+    def call(self, *args):
+        try:
+            return method(self, *args)
+        except BlockingIOError:
+            if self._gt_timeout == 0.0:
+                raise
+        return self._gt_retry(method, event, args)
+    call.__name__ = name
+    call.__qualname__ = f'socket.{name}'
+    call.__doc__ = method.__doc__
+    return call
+
+
+for _name, _event in [('_accept', READ), ('recv', READ), ('recvfrom', READ), ('recv_into', READ),
+                      ('recvfrom_into', READ), ('recvmsg', READ), ('recvmsg_into', READ),
+                      ('send', WRITE), ('sendto', WRITE), ('sendmsg', WRITE)]:
+    if hasattr(_csock, _name):
+        setattr(socket, _name, _io_method(_name, _event))
+del _name, _event
 
 
 # ------------------------------------------------------- name resolution

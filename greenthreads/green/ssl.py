@@ -32,9 +32,10 @@ class SSLSocket(_std.SSLSocket, _green_socket.socket):
                 event = WRITE
             if timeout == 0.0:
                 raise                 # non-blocking mode: as CPython
-            self._gt_wait(event, timeout, deadline)
             if timeout is not None and deadline is None:
                 deadline = _green_socket._monotonic() + timeout
+            # Not after_eagain: OpenSSL may want more without having seen EAGAIN.
+            self._gt_wait(event, deadline)
 
     def do_handshake(self, block=False):
         """Perform the TLS handshake, parking while the peer has not answered."""
