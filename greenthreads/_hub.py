@@ -45,6 +45,8 @@ _real_rlock = _thread.RLock
 _main_os_ident = _std_threading.main_thread().ident
 _real_epoll = getattr(select, 'epoll', None)   # the monkey patch removes it later
 _real_poll = select.poll
+# Anything a reader should look at: data, urgent data, hang-up, error, a closed fd.
+_CHECK_READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | select.POLLNVAL
 _os_read = os.read        # the monkey patch makes these cooperative later;
 _os_write = os.write      # the hub itself must never park
 _monotonic = time.monotonic
@@ -124,6 +126,7 @@ class Hub:
         self._seq = itertools.count().__next__
         self._io = {}              # fd -> [[read handles], [write handles], armed]
         self._io_waiters = 0       # interests not yet fired or withdrawn
+        self._unsure = set()       # fds whose readers parked on a guess (see add_io)
         self._threadsafe = deque()
         self._wake_pending = False
         self._idle_runners = []
@@ -154,6 +157,7 @@ class Hub:
         else:  # pragma: no cover - non-Linux
             self._poller = _real_poll()
             self._poll = lambda t: self._poller.poll(None if t < 0 else t * 1000.0)
+        self._unsure_checker = _real_poll()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -194,6 +198,7 @@ class Hub:
         self._cancelled = 0
         self._io.clear()
         self._io_waiters = 0
+        self._unsure.clear()
         self._threadsafe.clear()
         self._wake_pending = False
         self._idle_runners.clear()
@@ -295,7 +300,7 @@ class Hub:
     # nobody waits for is simply dropped (whoever comes next tries the I/O
     # call first, or re-arms).
 
-    def add_io(self, fd, event, callback, arg=None, owner=None):
+    def add_io(self, fd, event, callback, arg=None, owner=None, unsure=False):
         """Call ``callback(arg)`` once, when ``fd`` is ready for ``event`` (READ or WRITE).
 
         The fd's readiness *now* counts: a ready fd fires at the next poll
@@ -305,6 +310,12 @@ class Hub:
         registered under that key, only a change after the failed call
         counts, which is all such a caller needs.  Either way a callback may
         fire spuriously (retry the call, wait again).
+
+        ``unsure`` (with ``owner``, READ only): the caller did not see EAGAIN
+        but guesses the fd has nothing to read (a stream socket's last read
+        came back short).  Before the hub next sleeps it checks such fds with
+        one ``poll(2)`` for all of them and fires those that are readable, so
+        a wrong guess (urgent data, a message boundary) costs a turn, not a hang.
 
         The callback runs inside the hub, at the poll that saw the event; it
         must not block.  Errors and hang-ups fire both directions.  The
@@ -318,6 +329,8 @@ class Hub:
         handle = (callback, arg)
         waiting = entry[0] if event == READ else entry[1]
         waiting.append(handle)
+        if unsure:
+            self._unsure.add(fd)
         if owner is None or entry[2] is not owner:
             # A key seen before proves the registration is this owner's own
             # file: anything else (an fd closed and reused behind our back)
@@ -485,10 +498,18 @@ class Hub:
             else:
                 self._deadlock()
                 continue
+            if self._unsure:
+                guessed = self._check_unsure()
+                if guessed:
+                    timeout = 0.0
+            else:
+                guessed = None
             try:
                 events = self._poll(timeout)
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
+            if guessed:
+                events += guessed
             # 5. Fire the interests each event satisfies (inline: this runs
             #    once per event).  Edge-triggered, so nothing is re-armed.
             wake_r = self._wake_r
@@ -513,6 +534,28 @@ class Hub:
                         cb(arg)
                 if not _EDGE:  # pragma: no cover - poll(2) fallback
                     self._arm(fd, entry)
+
+    def _check_unsure(self):
+        """``(fd, READ)`` for each fd readers parked on a guess for that is readable now.
+
+        The rest were not readable at this check, so from now on their edge
+        (registered before the check) is what wakes them.
+        """
+        unsure = self._unsure
+        io = self._io
+        checker = self._unsure_checker
+        fds = [fd for fd in unsure if fd in io and io[fd][0]]
+        unsure.clear()
+        if not fds:
+            return None
+        for fd in fds:
+            checker.register(fd, _CHECK_READ)
+        try:
+            found = checker.poll(0)
+        finally:
+            for fd in fds:
+                checker.unregister(fd)
+        return [(fd, READ) for fd, _ in found] or None
 
     def _drain_wakeups(self):
         try:

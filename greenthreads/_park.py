@@ -323,14 +323,14 @@ def io_ready(waiter):
 _new_waiter = object.__new__
 
 
-def wait_fd(fd, event, timeout=None, owner=None):
+def wait_fd(fd, event, timeout=None, owner=None, unsure=False):
     """Park until ``fd`` is ready for ``event`` (READ or WRITE).
 
     Returns True when ready (or in error: the next I/O call reports it),
     False if ``timeout`` expired first.  A True may be spurious: callers
     retry their I/O call and wait again.  ``owner``: see :meth:`Hub.add_io`
     (a caller whose I/O call on ``fd`` just failed with EAGAIN waits without
-    a syscall).
+    a syscall); ``unsure``: see there too.
     """
     # Waiter(_FdWait((fd, event))), made inline: this runs for every wait.
     waiter = _new_waiter(Waiter)
@@ -342,7 +342,7 @@ def wait_fd(fd, event, timeout=None, owner=None):
     waiter.state = PARKED
     waiter.value = waiter.queue = None
     waiter.reason = _FdWait((fd, event))
-    handle = hub.add_io(fd, event, io_ready, waiter, owner)
+    handle = hub.add_io(fd, event, io_ready, waiter, owner, unsure)
     try:
         return park(waiter, timeout)
     finally:

@@ -10,7 +10,7 @@ import pytest
 
 import greenthreads
 from greenthreads.green import socket
-from conftest import spawn
+from conftest import run_script, spawn
 
 
 @pytest.fixture
@@ -380,3 +380,44 @@ def test_dup_sockets_wait_on_one_file_and_outlive_each_other():
     t.join()
     d.close()
     b.close()
+
+
+def test_a_short_read_that_did_not_drain_the_socket_does_not_hang():
+    # After a short read a stream socket's next blocking read waits before
+    # reading (the buffer is almost always empty then).  Urgent data and a
+    # unix socket's SCM_RIGHTS boundary make a short read that leaves data
+    # behind, with no new edge to come: the hub's check must find it.
+    proc = run_script('''
+        import greenthreads.monkey
+        greenthreads.monkey.patch_all()
+        import array, os, socket, threading, time
+        def later(fn):
+            def run():
+                time.sleep(0.02)
+                fn()
+            threading.Thread(target=run).start()
+        a, b = socket.socketpair()
+        later(lambda: a.send(b'x'))
+        print(b.recv(100))           # waited: b's fd is registered with the hub
+        r, w = os.pipe()
+        later(lambda: (a.sendmsg([b'aaa'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             array.array('i', [r]))]), a.send(b'bbb')))
+        print(b.recv(100), b.recv(100))
+        server = socket.create_server(('127.0.0.1', 0))
+        c = socket.create_connection(server.getsockname())
+        s, _ = server.accept()
+        later(lambda: c.send(b'x'))
+        print(s.recv(100))
+        later(lambda: (c.send(b'abc'), c.send(b'!', socket.MSG_OOB), c.send(b'def')))
+        time.sleep(0.1)
+        print(s.recv(100), s.recv(100))
+        buf = bytearray(100)
+        later(lambda: (c.send(b'gh'), c.send(b'?', socket.MSG_OOB), c.send(b'ij')))
+        time.sleep(0.1)
+        n = s.recv_into(buf)
+        m = s.recv_into(memoryview(buf)[n:])
+        print(bytes(buf[:n + m]))
+    ''', timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["b'x'", "b'aaa'", "b'bbb'", "b'x'", "b'abc'", "b'def'",
+                                   "b'ghij'"]

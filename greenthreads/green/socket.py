@@ -39,7 +39,7 @@ _new_key = itertools.count(1).__next__
 class socket(_std.socket):
     """A stdlib-compatible socket whose blocking calls are cooperative."""
 
-    __slots__ = ('_gt_timeout', '_gt_key')
+    __slots__ = ('_gt_timeout', '_gt_key', '_gt_stream', '_gt_drained')
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
@@ -48,6 +48,11 @@ class socket(_std.socket):
         _csock.setblocking(self, False)
         # Names this socket's registrations in the hub (see Hub.add_io).
         self._gt_key = _new_key()
+        # A stream socket whose last read came back short has (very likely)
+        # nothing more to read: its next blocking read waits first instead of
+        # making a call that fails with EAGAIN.  See recv().
+        self._gt_stream = _csock_type(self) == SOCK_STREAM
+        self._gt_drained = False
 
     # -- the user-visible timeout (the fd itself stays non-blocking)
     def settimeout(self, value):
@@ -205,12 +210,65 @@ def _io_method(name, event):
     return call
 
 
-for _name, _event in [('_accept', READ), ('recv', READ), ('recvfrom', READ), ('recv_into', READ),
+for _name, _event in [('_accept', READ), ('recvfrom', READ),
                       ('recvfrom_into', READ), ('recvmsg', READ), ('recvmsg_into', READ),
                       ('send', WRITE), ('sendto', WRITE), ('sendmsg', WRITE)]:
     if hasattr(_csock, _name):
         setattr(socket, _name, _io_method(_name, _event))
 del _name, _event
+
+_csock_type = _csock.type.__get__
+_csock_recv = _csock.recv
+_csock_recv_into = _csock.recv_into
+
+
+def _recv(self, bufsize, flags=0):
+    if self._gt_drained:
+        self._gt_wait_drained()
+    try:
+        data = _csock_recv(self, bufsize, flags)
+    except BlockingIOError:
+        if self._gt_timeout == 0.0:
+            raise
+        data = self._gt_retry(_csock_recv, READ, (bufsize, flags))
+    if self._gt_stream and not flags and 0 < len(data) < bufsize:
+        self._gt_drained = True
+    return data
+
+
+def _recv_into(self, buffer, nbytes=0, flags=0):
+    if self._gt_drained:
+        self._gt_wait_drained()
+    try:
+        got = _csock_recv_into(self, buffer, nbytes, flags)
+    except BlockingIOError:
+        if self._gt_timeout == 0.0:
+            raise
+        got = self._gt_retry(_csock_recv_into, READ, (buffer, nbytes, flags))
+    if self._gt_stream and got and not flags and \
+            got < (nbytes or (buffer.nbytes if buffer.__class__ is memoryview else len(buffer))):
+        self._gt_drained = True
+    return got
+
+
+def _wait_drained(self):
+    """The last read was short: wait for more before reading (blocking mode only).
+
+    A guess, checked by the hub before it sleeps (Hub.add_io's ``unsure``),
+    so a wrong one (urgent data, a message boundary) costs a turn, not a hang;
+    a right one saves a read that would fail with EAGAIN.
+    """
+    self._gt_drained = False
+    if self._gt_timeout is None:
+        wait_fd(self.fileno(), READ, None, self._gt_key, True)
+
+
+_recv.__name__, _recv.__qualname__, _recv.__doc__ = 'recv', 'socket.recv', _csock.recv.__doc__
+_recv_into.__name__, _recv_into.__qualname__ = 'recv_into', 'socket.recv_into'
+_recv_into.__doc__ = _csock.recv_into.__doc__
+socket.recv = _recv
+socket.recv_into = _recv_into
+socket._gt_wait_drained = _wait_drained
 
 
 # ------------------------------------------------------- name resolution
