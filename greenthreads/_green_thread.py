@@ -22,7 +22,8 @@ from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._local import local
 from ._park import Waiter, park
 from ._threads import (get_ident, stack_size, _nondaemon, _live, _register_exit_hook,
-                       _main_thread, _forget_dummy_of)
+                       _forget_dummy_of)
+from . import _threads
 
 __all__ = ['start_new_thread', 'start_new', 'allocate_lock', 'allocate', 'LockType', 'lock',
            'RLock', 'get_ident', 'get_native_id', '_count', '_local', 'stack_size',
@@ -235,7 +236,7 @@ def _make_thread_handle(ident):
 
 
 def _get_main_thread_ident():
-    return _main_thread.ident
+    return _threads.main_thread().ident
 
 
 def _shutdown():

@@ -137,9 +137,12 @@ class Hub:
         #: pool jobs, foreign threads parked on our primitives).  While it is
         #: non-zero an idle hub waits instead of declaring a deadlock.
         self.outside_refs = 0
-        #: (function, args) to run in the root greenlet (the OS thread's main
-        #: green thread) as soon as it runs: signal handlers, see call_in_root.
-        self.root_calls = []
+        #: This OS thread's main green thread: the root greenlet, or after a
+        #: fork from another green thread, that one (it is all the child has).
+        self.main_glet = root
+        #: (function, args) to run in main_glet as soon as it runs: signal
+        #: handlers, see call_in_main.
+        self.main_calls = []
         #: Called when nothing can ever run again; returns the exception to
         #: raise in the root greenlet.  Installed by the thread layer.
         self.on_deadlock = None
@@ -203,28 +206,41 @@ class Hub:
         self._wake_pending = False
         self._idle_runners.clear()
         self.outside_refs = 0
-        self.root_calls.clear()
+        self.main_calls.clear()
+        self.main_glet = getcurrent()      # the forking green thread
         self._open_fds()
 
     # ----------------------------------------------------------- scheduling
-    def call_in_root(self, function, args):
-        """Run ``function(*args)`` in the root greenlet, as soon as it runs again.
+    def call_in_main(self, function, args):
+        """Run ``function(*args)`` in this OS thread's main green thread, as soon as it runs.
 
-        This OS thread's own code (the main thread, for the main OS thread) is
-        interrupted wherever it is parked; what ``function`` raises comes out
-        of that wait, and if it returns normally the wait goes on.  Call from
-        this hub's OS thread, but not from the root greenlet itself.
+        The main thread is interrupted wherever it waits; what ``function``
+        raises comes out of that wait, and if it returns normally the wait
+        goes on (see park()).  Call from this hub's OS thread (a signal
+        handler), from any greenlet but the main one.
         """
-        self.root_calls.append((function, args))
+        self.main_calls.append((function, args))
+        if getcurrent() is self.greenlet:
+            # Noticed by the hub itself, maybe in the middle of a poll that
+            # PEP 475 would simply retry: make that poll return.
+            try:
+                _os_write(self._wake_w, b'\0')
+            except OSError:
+                pass
         from ._park import waiter_of, PARKED   # _park imports this module
-        waiter = waiter_of(self.root.gr_frame)
+        main = self.main_glet
+        waiter = waiter_of(main.gr_frame)
         if waiter is not None and waiter.state == PARKED:
             # A wake-up that resolves nothing: park() runs the calls and parks again.
-            self.ready.append((self.root.switch, None))
+            self.ready.append((main.switch, None))
 
-    def run_root_calls(self):
-        """Run the pending :meth:`call_in_root` calls (in the root greenlet)."""
-        calls = self.root_calls
+    def run_main_calls(self):
+        """Run the pending :meth:`call_in_main` calls (in the main green thread).
+
+        If one raises, the rest stay queued; the main thread runs them at its
+        next wait, which it checks before it parks.
+        """
+        calls = self.main_calls
         while calls:
             function, args = calls.pop(0)
             function(*args)

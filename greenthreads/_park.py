@@ -111,6 +111,8 @@ def park(waiter, timeout=None):
             'signal callback tried to wait); hand the work to a thread instead')
     timer = hub.call_later(timeout, _expire, waiter) if timeout is not None else None
     try:
+        if hub.main_calls and waiter.glet is hub.main_glet:
+            hub.run_main_calls()    # left by a signal handler that raised
         ready = hub.ready
         while waiter.state == PARKED:
             if ready and ready[0][1] is RESUME and hub.direct_budget:
@@ -119,8 +121,8 @@ def park(waiter, timeout=None):
                 ready.popleft()[0](RESUME)
             else:
                 hub.greenlet.switch()
-            if hub.root_calls and waiter.glet is hub.root:
-                hub.run_root_calls()
+            if hub.main_calls and waiter.glet is hub.main_glet:
+                hub.run_main_calls()
     except BaseException:
         _claim(waiter, CANCELLED)
         raise
@@ -236,6 +238,8 @@ class WaitQueue:
         n = 0
         # Only those present now: waiters added meanwhile by re-entrant code stay.
         for _ in range(len(waiters)):
+            if not waiters:
+                break               # emptied by re-entrant code (a signal handler)
             w = popleft()
             if w.state == PARKED:
                 w.state = WOKEN
@@ -284,6 +288,8 @@ def yield_now():
     glet = getcurrent()
     if glet is hub.greenlet:
         raise HubBlockingError('cannot yield from inside the greenthreads hub')
+    if hub.main_calls and glet is hub.main_glet:
+        hub.run_main_calls()
     ready = hub.ready
     ready.append((glet.switch, RESUME))
     if len(ready) > 1 and ready[0][1] is RESUME and hub.direct_budget:
@@ -293,8 +299,8 @@ def yield_now():
         # Alone, or the next entry is hub work: a hub turn also looks at
         # timers and I/O, which is what a polling sleep(0) loop waits for.
         hub.greenlet.switch()
-    if hub.root_calls and glet is hub.root:
-        hub.run_root_calls()
+    if hub.main_calls and glet is hub.main_glet:
+        hub.run_main_calls()
 
 
 def sleep(seconds):

@@ -272,10 +272,18 @@ def _invoke_excepthook(thread):
 
 
 # ------------------------------------------------------------------ Thread
-#: (module, name, our function) of the thread starter the patch installed in
-#: threading (``_start_new_thread``; ``_start_joinable_thread`` on 3.13):
-#: Thread.start() goes through whatever replaced it since.
-_patched_starter = None
+#: Under the patch: threading's namespace, the name of its private thread
+#: starter (``_start_new_thread``; ``_start_joinable_thread`` on 3.13) and
+#: the function the patch put there.  Thread.start() goes through whatever
+#: replaced that function since (see set_patched_starter).
+_starter_namespace = _starter_name = _starter_ours = None
+
+
+def set_patched_starter(module, name):
+    """Called by the patch: ``module.name`` is now our starter; watch it for replacements."""
+    global _starter_namespace, _starter_name, _starter_ours
+    _starter_name, _starter_ours = name, getattr(module, name)
+    _starter_namespace = module.__dict__
 
 # A thread's start state is one of two shared markers (no Event per thread:
 # a million threads is the point); Thread._started shows it as an Event.
@@ -388,11 +396,13 @@ class Thread:
             raise RuntimeError('thread.__init__() not called')
         if self._start_state is _STARTED:
             raise RuntimeError('threads can only be started once')
-        if _patched_starter is not None:
-            module, name, ours = _patched_starter
-            starter = getattr(module, name, ours)
-            if starter is not ours:
-                return self._start_through(starter)
+        if _trace_hook is not None or _profile_hook is not None:
+            # Hooks in force at start() apply, as in CPython (where the new
+            # thread is already running when start() returns).
+            self._trace_profile = (_trace_hook, _profile_hook)
+        if _starter_namespace is not None and \
+                _starter_namespace.get(_starter_name) is not _starter_ours:
+            return self._start_through(_starter_namespace.get(_starter_name))
         hub = get_hub()
         self._ident = ident = id(self)
         self._native_id = _real_native_id()
@@ -401,10 +411,6 @@ class Thread:
         _live[0] += 1
         if not self._daemonic and not _exit_hook_registered:
             _register_exit_hook()
-        if _trace_hook is not None or _profile_hook is not None:
-            # Hooks in force at start() apply, as in CPython (where the new
-            # thread is already running when start() returns).
-            self._trace_profile = (_trace_hook, _profile_hook)
         hub.spawn(_run_thread, self)
 
     def run(self):
@@ -431,26 +437,42 @@ class Thread:
         # Code replaced threading's private thread starter (a debugger that
         # wraps new threads, a test): call it as CPython's start() does, and
         # as there, wait until the thread it started runs _bootstrap.
-        if _PY313:
-            starter(self._bootstrap, daemon=self.daemon)
-        else:
-            starter(self._bootstrap, ())
-        from ._park import WaitQueue
+        from ._park import Waiter, WaitQueue, park
         queue = self.__dict__['_gt_start_waiters'] = WaitQueue()
+        try:
+            if _PY313:
+                starter(self._bootstrap, daemon=self.daemon)
+            else:
+                starter(self._bootstrap, ())
+        except BaseException:
+            del self.__dict__['_gt_start_waiters']
+            raise
+        waiter = Waiter(self)
         with queue.mutex:
             if self._start_state is _STARTED:
                 return
-        queue.wait()
+            queue.add(waiter)
+        # It may have started a real OS thread, which will call in: not a deadlock.
+        hub = waiter.hub
+        hub.outside_refs += 1
+        try:
+            park(waiter)
+        finally:
+            hub.outside_refs -= 1
 
     def _adopt_current(self):
-        """Become the thread the calling (raw ``_thread``) green thread runs."""
+        """Become the thread the calling thread (started by the replaced starter) runs."""
         g = getcurrent()
-        g.thread = self
+        if g.__class__ is Runner:
+            g.thread = self
+            ident = g.ident
+        else:
+            ident = ident_of(g)     # the replacement started a real OS thread
         self._greenlet = g
-        self._ident = g.ident
+        self._ident = ident
         self._native_id = _real_native_id()
-        _active[self._ident] = self
-        _live[0] += 1       # _finish counts this thread out, the raw job its own
+        self._gt_adopted = True     # counted in _live by whoever started it, not by us
+        _active[ident] = self
         if not self._daemonic and not _exit_hook_registered:
             _register_exit_hook()
         queue = self.__dict__.pop('_gt_start_waiters', None)
@@ -487,7 +509,8 @@ class Thread:
 
     def _finish(self):
         self._done = True
-        _live[0] -= 1
+        if '_gt_adopted' not in self.__dict__:
+            _live[0] -= 1
         _active.pop(self._ident, None)
         g = self._greenlet
         self._greenlet = None
@@ -818,6 +841,10 @@ def _after_fork_in_child():
     _before_fork_threads.clear()
     if me.parent is None:
         _restore_std_main_thread()
+    else:
+        # As CPython: in the child the forking thread is the main thread.
+        global _main_thread
+        _main_thread = current_thread()
     for thread in threads:
         g = thread._greenlet
         if g is me:

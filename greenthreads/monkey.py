@@ -159,9 +159,9 @@ def patch_thread():
         _threads._excepthook_modules.append(_threading)
     # Default names come from threading._counter, as for stdlib threads.
     _threads._names = _threading
-    starter = '_start_joinable_thread' if hasattr(_threading, '_start_joinable_thread') \
-        else '_start_new_thread'
-    _threads._patched_starter = (_threading, starter, getattr(_threading, starter))
+    _threads.set_patched_starter(_threading, '_start_joinable_thread'
+                                 if hasattr(_threading, '_start_joinable_thread')
+                                 else '_start_new_thread')
     import _threading_local
     _patch_module(_threading_local, {'local': _local.local})
     patch_time()
@@ -216,8 +216,8 @@ def patch_select():
     """Make ``select.select``/``select.poll`` cooperative and remove epoll/kqueue/devpoll.
 
     Code that picks an implementation by what ``select`` offers (asyncio,
-    socketserver through selectors) then finds only cooperative ones; see
-    also :func:`patch_selectors`, which :func:`patch_all` applies with it.
+    socketserver through selectors) then finds only cooperative ones.  Also
+    applies :func:`patch_selectors` (selectors copied ``select.poll``).
     """
     import select
     from .green import select as green_select
@@ -226,6 +226,7 @@ def patch_select():
         if hasattr(select, name):
             table[name] = REMOVE
     _patch_module(select, table)
+    patch_selectors()
 
 
 def patch_selectors():

@@ -15,7 +15,8 @@ greenthreads`` would.  Each test appends two JSON lines to ``out``:
 ``{"start": id}`` and then ``{"id": id, "outcome": ...}`` with outcome
 "ok", "skipped: why", "FAIL: traceback" or "ERROR: traceback".  A test that
 hangs longer than ``timeout`` kills the process (faulthandler prints every
-thread's stack to stderr); the caller sees a start without an outcome.
+thread's stack to stderr); the caller sees a start without an outcome.  The
+watchdog also covers what runs between tests (class and module fixtures).
 """
 
 import faulthandler
@@ -99,7 +100,8 @@ class _Recorder(unittest.TestResult):
         faulthandler.dump_traceback_later(self.timeout, exit=True)
 
     def stopTest(self, test):
-        faulthandler.cancel_dump_traceback_later()
+        # Still armed for what runs between tests (tearDownClass, setUpModule...).
+        faulthandler.dump_traceback_later(self.timeout, exit=True)
         self._write({'id': test.id(), 'outcome': self.outcomes.get(test.id(), 'ok')})
         super().stopTest(test)
 
@@ -142,8 +144,12 @@ def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_r
             config = {'suite': suite, 'mode': mode, 'skip': sorted(skip | set(outcomes)),
                       'timeout': timeout, 'out': out}
             open(out, 'w').close()
-            proc = subprocess.run([python, os.path.abspath(__file__)], input=json.dumps(config),
-                                  capture_output=True, text=True, env=env)
+            try:
+                proc = subprocess.run([python, os.path.abspath(__file__)], input=json.dumps(config),
+                                      capture_output=True, text=True, env=env,
+                                      timeout=timeout * 20)
+            except subprocess.TimeoutExpired as exc:   # the watchdog itself failed
+                proc = subprocess.CompletedProcess(exc.cmd, -9, '', str(exc.stderr or ''))
             started = done = None
             with open(out) as f:
                 for line in f:
@@ -160,6 +166,11 @@ def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_r
             if started is None:
                 if proc.returncode != 0 and not outcomes:
                     raise RuntimeError(f'{suite} ({mode}) did not run: {proc.stderr[-3000:]}')
+                if not done:
+                    # Died outside any test (a class or module fixture): the
+                    # tests after it never ran.
+                    outcomes['<exit>'] = (f'died between tests (exit {proc.returncode}): '
+                                          + proc.stderr[-3000:])
                 return outcomes
             outcomes[started] = f'HANG (exit {proc.returncode}): ' + proc.stderr[-3000:]
     raise RuntimeError(f'{suite} ({mode}): more than {max_restarts} tests hung')
@@ -186,6 +197,7 @@ def main():
     tests = [t for t in _flatten(load(config['suite']))
              if t.id() not in skip and not is_listed(t.id(), skip)]
     with open(config['out'], 'a') as out:
+        faulthandler.dump_traceback_later(config.get('timeout', 60), exit=True)
         unittest.TestSuite(tests).run(_Recorder(out, config.get('timeout', 60)))
         out.write(json.dumps({'done': True}) + '\n')
     # Threads a test left behind must not hang the run at exit: the results are in.

@@ -103,8 +103,9 @@ def _compare(suite, mode):
                    and not cpython_conformance.is_listed(tid, EXCLUDED.get(suite, {}))}
     assert not regressions, '\n\n'.join(f'{tid}: {out[:3000]}'
                                         for tid, out in patched.items() if tid in regressions)
-    if '<exit>' in patched:
-        pytest.fail(f'{suite} under {mode}: {patched["<exit>"]}')
+    for label, outcomes in (('natively', native), (f'under {mode}', patched)):
+        if '<exit>' in outcomes:
+            pytest.fail(f'{suite} {label}: {outcomes["<exit>"]}')
     return native, patched
 
 

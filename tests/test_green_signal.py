@@ -153,3 +153,102 @@ def test_ctrl_c_from_outside_interrupts_a_socket_call_in_the_main_thread():
         proc.kill()
     assert out == 'KeyboardInterrupt in MainThread\n', err
     assert proc.returncode == 0, err
+
+
+def test_a_handler_queued_behind_one_that_raised_still_runs_promptly():
+    assert _run('''
+        ev = threading.Event()
+        signal.signal(signal.SIGUSR1, lambda s, f: (seen.append('h1'), 1 / 0))
+        signal.signal(signal.SIGUSR2, lambda s, f: (seen.append('h2'), ev.set()))
+        def send_both():
+            time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGUSR1)
+            os.kill(os.getpid(), signal.SIGUSR2)
+        threading.Thread(target=send_both).start()
+        try:
+            while True:
+                time.sleep(0)
+        except ZeroDivisionError:
+            pass
+        start = time.monotonic()
+        print(ev.wait(10), time.monotonic() - start < 5, seen)
+    ''') == ['True', 'True', "['h1',", "'h2']"]
+
+
+def test_the_frame_is_where_the_main_thread_was_interrupted():
+    assert _run('''
+        frames = []
+        signal.signal(signal.SIGUSR1, lambda s, f: frames.append(f.f_code.co_name))
+        def main_waits_here():
+            kill_later(signal.SIGUSR1)
+            t = threading.Thread(target=time.sleep, args=(0.2,))
+            t.start()
+            t.join()
+        main_waits_here()
+        print(frames)
+    ''') == ["['main_waits_here']"]
+
+
+def test_many_pausing_threads_and_a_fast_timer_signal():
+    # Signals land while the pause queue itself is being worked on.
+    assert _run('''
+        hits = [0]
+        signal.signal(signal.SIGALRM, lambda s, f: hits.__setitem__(0, hits[0] + 1))
+        def pauser():
+            for _ in range(50):
+                signal.pause()
+        for _ in range(1000):
+            threading.Thread(target=pauser, daemon=True).start()
+        time.sleep(0.01)
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and hits[0] < 500:
+            time.sleep(0.001)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        print(hits[0] >= 500)
+    ''') == ['True']
+
+
+def test_a_foreign_wakeup_fd_does_not_hide_signals_from_the_hub():
+    # Another library set the signal wake-up fd first: the hub leaves it, and
+    # must still return from its poll when a handler was noticed there.
+    proc = run_script('''
+        import os, signal, sys
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+        import greenthreads.monkey
+        greenthreads.monkey.patch_all()
+        import subprocess, threading
+        signal.signal(signal.SIGTERM, lambda s, f: sys.exit(3))
+        subprocess.Popen(['sh', '-c', 'sleep 0.2; kill -TERM %d' % os.getpid()])
+        threading.Event().wait()
+    ''', timeout=30)
+    assert proc.returncode == 3, proc.stderr
+
+
+def test_after_fork_from_a_green_thread_the_child_handles_signals():
+    assert _run('''
+        got = []
+        signal.signal(signal.SIGUSR1, lambda s, f: got.append(threading.current_thread().name))
+        def child():
+            out = [threading.main_thread() is threading.current_thread()]
+            signal.signal(signal.SIGUSR2, signal.SIG_IGN)     # allowed: it is the main thread now
+            os.kill(os.getpid(), signal.SIGUSR1)
+            for _ in range(100):
+                if got:
+                    break
+                time.sleep(0.01)
+            print(out + got, flush=True)
+        def worker():
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    child()
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+        t = threading.Thread(target=worker, name='forker')
+        t.start()
+        t.join()
+    ''') == ["[True,", "'forker']"]

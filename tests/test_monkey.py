@@ -359,3 +359,38 @@ def test_patching_first_warns_about_nothing(tmp_path):
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == 'greenthreads.monkey\n' and proc.stderr == ''
+
+
+def test_replaced_starter_that_starts_a_real_os_thread_and_trace_hooks():
+    proc = run('''
+new = sys.version_info >= (3, 13)
+name = '_start_joinable_thread' if new else '_start_new_thread'
+real = monkey.get_original('_thread', 'start_joinable_thread' if new else 'start_new_thread')
+def starter(function, *args, **kwargs):
+    # A tool that captured the real starter before patching: a real OS thread.
+    return real(function, daemon=kwargs.get('daemon', True)) if new else real(function, *args)
+setattr(threading, name, starter)
+calls = []
+def tracer(frame, event, arg):
+    if event == 'call':
+        calls.append(frame.f_code.co_name)
+threading.settrace(tracer)
+def target():
+    calls.append(threading.current_thread().name)
+t = threading.Thread(target=target, name='w1')
+t.start()
+t.join()
+threading.settrace(None)
+print('target' in calls, 'w1' in calls, t.is_alive(), _thread._count())
+''')
+    assert proc.stdout.split() == ['True', 'True', 'False', '0']
+
+
+def test_patch_select_alone_makes_selectors_cooperative():
+    proc = run_script('''
+import greenthreads.monkey
+greenthreads.monkey.patch_select()
+import selectors
+print(selectors.DefaultSelector.__name__, hasattr(selectors, 'EpollSelector'))
+''')
+    assert proc.stdout.split() == ['PollSelector', 'False'], proc.stderr

@@ -9,8 +9,9 @@ the hub (waiting in epoll), where it may not block and where an exception
 would hit the scheduler, or another green thread, which it would kill.
 
 ``signal()`` here installs a wrapper that hands the handler to the main
-green thread (``Hub.call_in_root``): parked or not, the main thread runs it
-next, and its exception propagates there.  ``getsignal()`` and the value
+green thread (``Hub.call_in_main``): parked or not, the main thread runs it
+next, and its exception propagates there; the handler's ``frame`` is where
+the main thread's code was interrupted.  ``getsignal()`` and the value
 ``signal()`` returns give back the handler as installed.  ``pause()`` parks
 the calling green thread until a handler installed this way has run.
 
@@ -19,7 +20,9 @@ delivers its ``KeyboardInterrupt`` to the main thread.  ``sigwait``,
 ``sigwaitinfo`` and ``sigtimedwait`` still block the OS thread.
 """
 
+import os
 import signal as _signal
+import sys
 
 from greenlet import getcurrent
 
@@ -29,6 +32,7 @@ from .._threads import get_ident, main_thread
 
 __all__ = ['signal', 'getsignal', 'pause']
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
 
@@ -46,17 +50,29 @@ class _InMainThread:
 
     def __call__(self, signum, frame):
         hub = peek_hub()
-        if hub is None or getcurrent() is hub.root:
-            # The main thread itself is running (or no green thread exists).
-            try:
-                return self.handler(signum, frame)
-            finally:
-                _pausing.wake_all()
-        hub.call_in_root(self.handler, (signum, frame))
-        _pausing.wake_all()
+        if hub is None:
+            return self.handler(signum, frame)      # no green thread exists yet
+        # Deferred: this may interrupt the pause queue's own code.
+        hub.ready.append((_wake_pausing, None))
+        if getcurrent() is hub.main_glet:
+            return self.handler(signum, frame)
+        hub.call_in_main(_run_in_main, (self.handler, signum))
 
     def __repr__(self):
         return f'<greenthreads signal wrapper of {self.handler!r}>'
+
+
+def _run_in_main(handler, signum):
+    # The frame CPython would pass: where the main thread's own code was
+    # interrupted (the innermost frame outside greenthreads).
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    handler(signum, frame)
+
+
+def _wake_pausing(_):
+    _pausing.wake_all()
 
 
 def _unwrap(handler):
