@@ -320,6 +320,9 @@ class MonkeyPatchWarning(RuntimeWarning):
 
 
 _warned = set()
+#: Packages that keep the originals on purpose (pytest times tests with the
+#: real clock and sleep, whatever the code under test patches).
+_KEEP_ORIGINALS = {'greenthreads', '_pytest', 'pytest', 'pytest_timeout', 'pytest_benchmark'}
 
 
 def warn_about_early_copies():
@@ -327,7 +330,8 @@ def warn_about_early_copies():
 
     Such a module keeps calling the blocking original, which stalls every
     green thread.  The standard library's own copies are handled by the
-    patchers; this looks at everything else, ``__main__`` included.
+    patchers; this looks at everything else, ``__main__`` included (but not
+    test runners, which keep the real clock and sleep on purpose).
     """
     originals = {}
     for (modname, name), value in _saved.items():
@@ -339,8 +343,8 @@ def warn_about_early_copies():
     stdlib = getattr(sys, 'stdlib_module_names', ())
     found = []
     for modname, module in list(sys.modules.items()):
-        if (module is None or modname.partition('.')[0] in stdlib
-                or modname.partition('.')[0] == 'greenthreads'):
+        top = modname.partition('.')[0]
+        if module is None or top in stdlib or top in _KEEP_ORIGINALS:
             continue
         for name, value in list(getattr(module, '__dict__', {}).items()):
             hit = originals.get(id(value))
