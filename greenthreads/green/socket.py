@@ -33,6 +33,9 @@ __all__ = list(_std.__all__)
 
 _monotonic = time.monotonic
 _csock = _socket.socket
+_csock_type = _csock.type.__get__
+_csock_recv = _csock.recv
+_csock_recv_into = _csock.recv_into
 _new_key = itertools.count(1).__next__
 
 
@@ -78,7 +81,8 @@ class socket(_std.socket):
         return self._gt_timeout
 
     # -- the one waiting loop every blocking call goes through (recv, send,
-    #    _accept and the rest are made by _io_method, after the class)
+    #    _accept and the rest are made by _io_method, after the class; recv and
+    #    recv_into are written out below)
     def _gt_retry(self, method, event, args):
         """``method(self, *args)`` failed with EAGAIN: wait for ``event``, retry, until done.
 
@@ -112,6 +116,49 @@ class socket(_std.socket):
         remaining = deadline - _monotonic()
         if remaining <= 0 or not wait_fd(self.fileno(), event, remaining, owner):
             raise TimeoutError('timed out')
+
+    # -- recv and recv_into: as _io_method's, plus the short-read guess
+    def recv(self, bufsize, flags=0):
+        if self._gt_drained:
+            self._gt_wait_drained()
+        try:
+            data = _csock_recv(self, bufsize, flags)
+        except BlockingIOError:
+            if self._gt_timeout == 0.0:
+                raise
+            data = self._gt_retry(_csock_recv, READ, (bufsize, flags))
+        if self._gt_stream and not flags and 0 < len(data) < bufsize:
+            self._gt_drained = True
+        return data
+
+    recv.__doc__ = _csock_recv.__doc__
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        if self._gt_drained:
+            self._gt_wait_drained()
+        try:
+            got = _csock_recv_into(self, buffer, nbytes, flags)
+        except BlockingIOError:
+            if self._gt_timeout == 0.0:
+                raise
+            got = self._gt_retry(_csock_recv_into, READ, (buffer, nbytes, flags))
+        if self._gt_stream and got and not flags and \
+                got < (nbytes or (buffer.nbytes if buffer.__class__ is memoryview else len(buffer))):
+            self._gt_drained = True
+        return got
+
+    recv_into.__doc__ = _csock_recv_into.__doc__
+
+    def _gt_wait_drained(self):
+        """The last read was short: wait for more before reading (blocking mode only).
+
+        A guess, checked by the hub before it sleeps (Hub.add_io's ``unsure``),
+        so a wrong one (urgent data, a message boundary) costs a turn, not a hang;
+        a right one saves a read that would fail with EAGAIN.
+        """
+        self._gt_drained = False
+        if self._gt_timeout is None:
+            wait_fd(self.fileno(), READ, None, self._gt_key, True)
 
     def accept(self):
         """Wait for a connection; return ``(conn, address)`` with a cooperative ``conn``."""
@@ -216,60 +263,6 @@ for _name, _event in [('_accept', READ), ('recvfrom', READ),
     if hasattr(_csock, _name):
         setattr(socket, _name, _io_method(_name, _event))
 del _name, _event
-
-_csock_type = _csock.type.__get__
-_csock_recv = _csock.recv
-_csock_recv_into = _csock.recv_into
-
-
-def _recv(self, bufsize, flags=0):
-    if self._gt_drained:
-        self._gt_wait_drained()
-    try:
-        data = _csock_recv(self, bufsize, flags)
-    except BlockingIOError:
-        if self._gt_timeout == 0.0:
-            raise
-        data = self._gt_retry(_csock_recv, READ, (bufsize, flags))
-    if self._gt_stream and not flags and 0 < len(data) < bufsize:
-        self._gt_drained = True
-    return data
-
-
-def _recv_into(self, buffer, nbytes=0, flags=0):
-    if self._gt_drained:
-        self._gt_wait_drained()
-    try:
-        got = _csock_recv_into(self, buffer, nbytes, flags)
-    except BlockingIOError:
-        if self._gt_timeout == 0.0:
-            raise
-        got = self._gt_retry(_csock_recv_into, READ, (buffer, nbytes, flags))
-    if self._gt_stream and got and not flags and \
-            got < (nbytes or (buffer.nbytes if buffer.__class__ is memoryview else len(buffer))):
-        self._gt_drained = True
-    return got
-
-
-def _wait_drained(self):
-    """The last read was short: wait for more before reading (blocking mode only).
-
-    A guess, checked by the hub before it sleeps (Hub.add_io's ``unsure``),
-    so a wrong one (urgent data, a message boundary) costs a turn, not a hang;
-    a right one saves a read that would fail with EAGAIN.
-    """
-    self._gt_drained = False
-    if self._gt_timeout is None:
-        wait_fd(self.fileno(), READ, None, self._gt_key, True)
-
-
-_recv.__name__, _recv.__qualname__, _recv.__doc__ = 'recv', 'socket.recv', _csock.recv.__doc__
-_recv_into.__name__, _recv_into.__qualname__ = 'recv_into', 'socket.recv_into'
-_recv_into.__doc__ = _csock.recv_into.__doc__
-socket.recv = _recv
-socket.recv_into = _recv_into
-socket._gt_wait_drained = _wait_drained
-
 
 # ------------------------------------------------------- name resolution
 # The resolver blocks in C, so it runs in the real-thread pool; a numeric
