@@ -160,7 +160,6 @@ class Hub:
         else:  # pragma: no cover - non-Linux
             self._poller = _real_poll()
             self._poll = lambda t: self._poller.poll(None if t < 0 else t * 1000.0)
-        self._unsure_checker = _real_poll()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -557,21 +556,12 @@ class Hub:
         The rest were not readable at this check, so from now on their edge
         (registered before the check) is what wakes them.
         """
-        unsure = self._unsure
         io = self._io
-        checker = self._unsure_checker
-        fds = [fd for fd in unsure if fd in io and io[fd][0]]
-        unsure.clear()
+        fds = [fd for fd in self._unsure if fd in io and io[fd][0]]
+        self._unsure.clear()
         if not fds:
             return None
-        for fd in fds:
-            checker.register(fd, _CHECK_READ)
-        try:
-            found = checker.poll(0)
-        finally:
-            for fd in fds:
-                checker.unregister(fd)
-        return [(fd, READ) for fd, _ in found] or None
+        return [(fd, READ) for fd in ready_now(fds, _CHECK_READ)] or None
 
     def _drain_wakeups(self):
         try:
@@ -656,6 +646,14 @@ def get_hub():
         for hook in _new_hub_hooks:
             hook(hub)
         return hub
+
+
+def ready_now(fds, mask):
+    """Those of ``fds`` that are ready for ``mask`` (or in error) right now: one poll(2), no wait."""
+    checker = _real_poll()
+    for fd in fds:
+        checker.register(fd, mask)
+    return [fd for fd, _ in checker.poll(0)]
 
 
 def peek_hub():

@@ -11,7 +11,7 @@ import os as _std
 import select as _select
 import time
 
-from .._hub import READ, WRITE, _real_poll
+from .._hub import READ, WRITE, ready_now
 from .._park import wait_fd, sleep
 
 __all__ = ['read', 'write', 'waitpid']
@@ -35,9 +35,7 @@ def _wait_ready(fd, event):
             wait_fd(fd, event)
         except (PermissionError, FileNotFoundError, ValueError):
             return False     # not pollable: the call will not block for long
-        check = _real_poll()
-        check.register(fd, mask)
-        if check.poll(0):    # ready, or in error (the call will say which)
+        if ready_now((fd,), mask):    # ready, or in error (the call will say which)
             return True
 
 
