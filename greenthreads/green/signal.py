@@ -26,7 +26,7 @@ import sys
 
 from greenlet import getcurrent
 
-from .._hub import get_hub, peek_hub
+from .._hub import get_hub, peek_hub, _catchable_signals
 from .._park import WaitQueue
 from .._threads import get_ident, main_thread
 
@@ -79,6 +79,14 @@ def _unwrap(handler):
     return handler.handler if isinstance(handler, _InMainThread) else handler
 
 
+def _wrapped(handler):
+    """What to install for ``handler``: Python handlers get the wrapper (not the C SIGINT one)."""
+    if callable(handler) and handler is not _signal.default_int_handler \
+            and not isinstance(handler, _InMainThread):
+        return _InMainThread(handler)
+    return handler
+
+
 def signal(signalnum, handler, /):
     """Set the handler for ``signalnum``; return the previous one (like ``signal.signal``).
 
@@ -87,9 +95,7 @@ def signal(signalnum, handler, /):
     """
     if get_ident() != main_thread().ident:
         raise ValueError('signal only works in main thread of the main interpreter')
-    installed = _InMainThread(handler) if callable(handler) and handler is not \
-        _signal.default_int_handler else handler
-    return _unwrap(_real_signal(signalnum, installed))
+    return _unwrap(_real_signal(signalnum, _wrapped(handler)))
 
 
 def getsignal(signalnum, /):
@@ -114,14 +120,11 @@ def pause():
 
 def rewrap_installed():
     """Wrap the Python handlers installed before patching (the C default SIGINT one excepted)."""
-    for signum in sorted(_signal.valid_signals()):
+    for signum in _catchable_signals():
         try:
             handler = _real_getsignal(signum)
+            installed = _wrapped(handler)
+            if installed is not handler:
+                _real_signal(signum, installed)
         except (ValueError, OSError):
             continue
-        if callable(handler) and handler is not _signal.default_int_handler \
-                and not isinstance(handler, _InMainThread):
-            try:
-                _real_signal(signum, _InMainThread(handler))
-            except (ValueError, OSError):
-                continue
