@@ -360,9 +360,13 @@ def warn_about_early_copies():
             'before other imports.', MonkeyPatchWarning, stacklevel=3)
 
 
-def patch_all(thread=True, time=True, socket=True, select=True, selectors=True, queue=True,
+def patch_all(thread=True, time=True, socket=True, select=True, queue=True,
               subprocess=True, ssl=True, os=True, signal=True):
-    """Apply every patcher asked for (all by default); idempotent."""
+    """Apply every patcher asked for (all by default); idempotent.
+
+    ``select`` covers ``selectors`` too (:func:`patch_select` applies
+    :func:`patch_selectors`: a selectors module left on epoll would block).
+    """
     if thread:
         patch_thread()
     if time:
@@ -371,8 +375,6 @@ def patch_all(thread=True, time=True, socket=True, select=True, selectors=True, 
         patch_socket()
     if select:
         patch_select()
-    if selectors:
-        patch_selectors()
     if queue:
         patch_queue()
     if subprocess:
