@@ -55,12 +55,13 @@ def test_usage_without_arguments():
 def test_threading_tcp_server_5000_connections_one_os_thread():
     proc = run_main(os.path.join(SCRIPTS, 'echo_server.py'), '5000', timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    n, all_bytes, open_conns, natives = proc.stdout.split()
-    assert (n, all_bytes, open_conns, natives) == ('5000', 'True', '5000', '1')
+    # N, every byte echoed, the most connections served at once, OS threads;
+    # stderr carries any client or handler thread's traceback (excepthook)
+    assert proc.stdout.split() == ['5000', 'True', '5000', '1'], proc.stderr[-3000:]
 
 
 @pytest.mark.timeout(300)
 def test_threading_http_server_5000_keepalive_connections_one_os_thread():
     proc = run_main(os.path.join(SCRIPTS, 'http_server.py'), '5000', timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.split() == ['5000', 'True', '1']
+    assert proc.stdout.split() == ['5000', 'True', '1'], proc.stderr[-3000:]
