@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -9,6 +10,14 @@ import greenthreads
 import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A run started in the background (``cmd &``, nohup, some CI runners) inherits
+# SIGINT ignored, and so would every interpreter the tests start: Python then
+# installs no KeyboardInterrupt handler, and the Ctrl-C tests would test
+# nothing (or hang).  Catch it here, so children start with it at its default,
+# as from a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=[threading, greenthreads], ids=['stdlib', 'greenthreads'])
