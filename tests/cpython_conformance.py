@@ -40,7 +40,9 @@ def load(suite_name):
                                   for name in LOCK_TEST_CLASSES)
     if suite_name == 'thread_pool':
         return _thread_pool_tests(loader)
-    return loader.loadTestsFromModule(importlib.import_module(f'test.{suite_name}'))
+    # A dotted name is any importable module (the harness's own tests use one).
+    module = suite_name if '.' in suite_name else f'test.{suite_name}'
+    return loader.loadTestsFromModule(importlib.import_module(module))
 
 
 def _thread_pool_tests(loader):
@@ -134,6 +136,7 @@ def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_r
     and the run goes on in a new interpreter without the tests already done.
     """
     import os
+    import signal
     import subprocess
     import tempfile
     outcomes = {}
@@ -144,12 +147,29 @@ def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_r
             config = {'suite': suite, 'mode': mode, 'skip': sorted(skip | set(outcomes)),
                       'timeout': timeout, 'out': out}
             open(out, 'w').close()
-            try:
-                proc = subprocess.run([python, os.path.abspath(__file__)], input=json.dumps(config),
-                                      capture_output=True, text=True, env=env,
-                                      timeout=timeout * 20)
-            except subprocess.TimeoutExpired as exc:   # the watchdog itself failed
-                proc = subprocess.CompletedProcess(exc.cmd, -9, '', str(exc.stderr or ''))
+            # In a process group of its own: when a test hangs, the watchdog
+            # ends the child, but what the test started (a script spinning
+            # until a signal that never comes) would live on and load the
+            # machine for the rest of the run.  stderr goes to a file, not a
+            # pipe, which such a leftover would hold open.
+            with open(os.path.join(tmp, 'stderr'), 'w+') as err:
+                child = subprocess.Popen([python, os.path.abspath(__file__)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=err, text=True, env=env, start_new_session=True)
+                try:
+                    child.communicate(json.dumps(config), timeout=timeout * 20)
+                    late = ''
+                except subprocess.TimeoutExpired:   # the watchdog itself failed
+                    late = f'\nno result within {timeout * 20} s'
+                finally:
+                    try:
+                        os.killpg(child.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    child.kill()
+                    child.wait()
+                err.seek(0)
+                proc = subprocess.CompletedProcess(child.args, child.returncode, '', err.read() + late)
             started = done = None
             with open(out) as f:
                 for line in f:

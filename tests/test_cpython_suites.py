@@ -133,3 +133,30 @@ def test_every_exclusion_gives_a_reason():
         assert suite in SUITES + ['lock_tests']
         for name, reason in tests.items():
             assert name.rsplit('.', 1)[-1].startswith('test_') and len(reason) > 20
+
+
+def test_a_hung_test_is_stopped_with_what_it_started(tmp_path):
+    """The harness itself: a hang is reported, the run goes on, and a process
+    the hung test started (which would spin for ever) does not outlive it."""
+    pkg = tmp_path / 'hangpkg'
+    pkg.mkdir()
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'suite.py').write_text(
+        'import subprocess, sys, time, unittest\n'
+        'class T(unittest.TestCase):\n'
+        '    def test_a_hangs(self):\n'
+        '        p = subprocess.Popen([sys.executable, "-c", "while True: pass"])\n'
+        f'        open({str(tmp_path / "pid")!r}, "w").write(str(p.pid))\n'
+        '        time.sleep(1000)\n'
+        '    def test_b_runs(self):\n'
+        '        pass\n')
+    env = dict(_ENV, PYTHONPATH=str(tmp_path) + os.pathsep + _ENV['PYTHONPATH'])
+    outcomes = cpython_conformance.run('hangpkg.suite', 'native', timeout=2, env=env)
+    assert outcomes['hangpkg.suite.T.test_a_hangs'].startswith('HANG (exit 1): Timeout')
+    assert outcomes['hangpkg.suite.T.test_b_runs'] == 'ok'
+    try:
+        with open(f'/proc/{(tmp_path / "pid").read_text()}/stat') as f:
+            state = f.read().rsplit(')', 1)[1].split()[0]
+    except FileNotFoundError:
+        state = 'gone'
+    assert state in ('gone', 'Z'), state      # killed (a zombie until init reaps it)
