@@ -38,13 +38,13 @@ threading.Thread(target=srv.serve_forever, daemon=True).start()
 received = [0]
 open_conns = []
 serving = [0]       # connections the server is handling now
-peak = [0]          # ... and at most, at any one time
+peak = [0]          # ... and at most, at any one time (none ends before the print)
 # At most 64 clients are between connect() and their first echo (by which the
 # server has accepted them), fewer than any listen backlog the kernel allows.
 # N green clients connecting in one hub turn would overflow the backlog, and
 # the kernel's SYN-flood handling (SYN cookies, dropped ACKs) then resets some
-# of those connections: ECONNRESET in a client, seen about once in 40 runs
-# with N = 5000 and a backlog of 4096, and in most runs with a backlog of 64.
+# of those connections: ECONNRESET in a client, seen once in CI with N = 5000
+# and a backlog of 4096, and in half the runs with a backlog of 64.
 connecting = threading.BoundedSemaphore(64)
 
 
