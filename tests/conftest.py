@@ -11,6 +11,13 @@ import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# .ci/wheel-test runs this suite from a copy of tests/ against the installed
+# wheel: an import from anywhere but site-packages would test the checkout.
+if os.environ.get('GREENTHREADS_TEST_INSTALLED'):
+    _where = os.path.abspath(greenthreads.__file__)
+    if 'site-packages' not in _where.split(os.sep) or _where.startswith(ROOT + os.sep):
+        raise RuntimeError(f'GREENTHREADS_TEST_INSTALLED is set but greenthreads comes from {_where}')
+
 # A run started in the background (``cmd &``, nohup, some CI runners) inherits
 # SIGINT ignored, and so would every interpreter the tests start: Python then
 # installs no KeyboardInterrupt handler, and the Ctrl-C tests would test
