@@ -20,7 +20,7 @@ from greenlet import getcurrent
 from ._hub import get_hub
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._local import local
-from ._park import Waiter, park
+from ._park import PENDING
 from ._threads import (get_ident, stack_size, _nondaemon, _live, _register_exit_hook,
                        _forget_dummy_of)
 from . import _threads
@@ -199,13 +199,10 @@ class _ThreadHandle:
             raise RuntimeError('Cannot join current thread')
         if timeout is not None and timeout <= 0:
             return
-        q = lazy_queue(self, '_joiners')
-        waiter = Waiter(self)
-        with q.mutex:
-            if self._done:
-                return
-            q.add(waiter)
-        park(waiter, timeout)
+        lazy_queue(self, '_joiners').wait(self._finished, timeout, self)
+
+    def _finished(self):
+        return True if self._done else PENDING
 
 
 def start_joinable_thread(function, handle=None, daemon=True):

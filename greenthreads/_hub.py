@@ -129,6 +129,8 @@ class Hub:
         self._unsure = set()       # fds whose readers parked on a guess (see add_io)
         self._threadsafe = deque()
         self._wake_pending = False
+        self._wake_lock = _real_allocate_lock()
+        self._closed = False
         self._idle_runners = []
         #: How many times parking green threads may switch straight to the
         #: next runnable one before the hub must look at timers and I/O.
@@ -289,22 +291,35 @@ class Hub:
         return entry
 
     def cancel_timer(self, entry):
-        """Cancel a timer from :meth:`call_later`; a fired or cancelled one is left alone.  O(1)."""
+        """Cancel a timer from :meth:`call_later`; a fired or cancelled one is left alone.
+
+        O(1) amortised: the entry is marked dead, and once dead entries are
+        most of the heap they are swept out in one pass, here rather than in
+        the loop, so a green thread that arms and cancels without ever
+        letting the hub run cannot grow the heap either.
+        """
         if entry[2] is not None:
             entry[2] = entry[3] = None
             self._cancelled += 1
+            if self._cancelled > 256 and self._cancelled * 2 > len(self._timers):
+                self._compact_timers()
 
     def call_threadsafe(self, callback, arg=None):
         """Schedule ``callback(arg)`` on this hub from any OS thread and wake the hub."""
         self._threadsafe.append((callback, arg))
         if not self._wake_pending:
-            self._wake_pending = True
-            try:
-                _os_write(self._wake_w, b'\0')
-            except BlockingIOError:
-                pass  # the pipe is full: the hub will wake anyway
-            except OSError:  # pragma: no cover - closed at interpreter exit
-                pass
+            # Under the lock, so close() cannot free the fd number (for
+            # somebody else's file to take) between our check and our write.
+            with self._wake_lock:
+                if self._wake_pending:
+                    return
+                self._wake_pending = True
+                try:
+                    _os_write(self._wake_w, b'\0')
+                except BlockingIOError:
+                    pass  # the pipe is full: the hub will wake anyway
+                except OSError:  # pragma: no cover - closed at interpreter exit
+                    pass
 
     # ------------------------------------------------------------------ I/O
     # Each fd the hub has waited on has an entry ``[readers, writers, armed]``:
@@ -490,8 +505,6 @@ class Hub:
                     arg = entry[3]
                     entry[2] = entry[3] = None
                     cb(arg)
-                if self._cancelled > 256 and self._cancelled * 2 > len(timers):
-                    self._compact_timers()
             # 4. Poll: not at all when there is work and nothing to poll for.
             if ready:
                 if not self._io_waiters:
@@ -571,6 +584,8 @@ class Hub:
             pass
 
     def _compact_timers(self):
+        # In place: the loop holds the list (and may be popping from it when
+        # a timer callback cancels another timer).
         live = [e for e in self._timers if e[2] is not None]
         heapq.heapify(live)
         self._timers[:] = live
@@ -612,7 +627,16 @@ class Hub:
         self._throw_root(exc)
 
     def close(self):
-        """Release the hub's file descriptors (the hub must not be running)."""
+        """Release the hub's file descriptors (the hub must not be running); idempotent.
+
+        Calls from other OS threads that come later are dropped: nothing can
+        run them any more.
+        """
+        with self._wake_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._wake_pending = True     # no call_threadsafe writes from now on
         if self._owns_wakeup_fd:
             try:
                 signal.set_wakeup_fd(-1)
@@ -637,12 +661,31 @@ _SIGNALS = None
 _tls = _real_local()
 
 
+class _HubCloser:
+    """Closes a hub when its OS thread ends.
+
+    Only the thread's own locals hold it: CPython drops them as the thread
+    finishes, and with them this object, whose ``__del__`` then gives the
+    hub's file descriptors back.  (The main OS thread's hub lives as long as
+    the process, and gets none.)
+    """
+    __slots__ = ('hub',)
+
+    def __init__(self, hub):
+        self.hub = hub
+
+    def __del__(self):
+        self.hub.close()
+
+
 def get_hub():
-    """The calling OS thread's hub, created on first use."""
+    """The calling OS thread's hub, created on first use (and closed when that thread ends)."""
     try:
         return _tls.hub
     except AttributeError:
         hub = _tls.hub = Hub()
+        if not hub.is_main_os_thread:
+            _tls.closer = _HubCloser(hub)
         for hook in _new_hub_hooks:
             hook(hub)
         return hub

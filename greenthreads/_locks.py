@@ -24,7 +24,7 @@ import _thread
 from greenlet import getcurrent
 
 from ._hub import ident_of, _real_allocate_lock, _real_get_ident
-from ._park import Waiter, WaitQueue, park, deliver, WOKEN, CANCELLED
+from ._park import WaitQueue, PENDING, deliver, WOKEN
 
 __all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
 
@@ -90,20 +90,14 @@ class Lock:
             return True
         if not blocking or timeout == 0:
             return False
-        q = lazy_queue(self)
-        waiter = Waiter(self)
-        with q.mutex:
-            q.add(waiter)
-            if self._block.acquire(False):   # released meanwhile: no wait
-                waiter.state = CANCELLED
-                q._stale += 1
-                return True
-        try:
-            return park(waiter, timeout)
-        except BaseException:
-            if waiter.state == WOKEN:  # ownership arrived with the exception
-                self.release()
-            raise
+        # Woken means the releaser handed the lock over: undo gives it back.
+        return lazy_queue(self).wait(self._retry, timeout, self, self._undo)
+
+    def _retry(self):
+        return True if self._block.acquire(False) else PENDING
+
+    def _undo(self, value):
+        self.release()
 
     __enter__ = acquire
 
@@ -218,20 +212,10 @@ class RLock:
         return self._wait(me, mine, timeout)
 
     def _wait(self, me, mine, timeout):
-        q = lazy_queue(self)
-        waiter = Waiter(self)
-        with q.mutex:
-            q.add(waiter)
-            if self._cell.setdefault(0, mine) is mine:   # freed meanwhile
-                waiter.state = CANCELLED
-                q._stale += 1
-                return True
-        try:
-            got = park(waiter, timeout)
-        except BaseException:
-            if waiter.state == WOKEN:
-                self._release_all(me)
-            raise
+        # Woken means the releaser made us the owner (count 1): undo releases.
+        got = lazy_queue(self).wait(
+            lambda: True if self._cell.setdefault(0, mine) is mine else PENDING,
+            timeout, self, lambda value: self._release_all(me))
         if got and mine[1] != 1:
             self._cell[0] = mine   # restore a saved recursion level
         return got

@@ -26,8 +26,8 @@ from greenlet import getcurrent
 
 from ._hub import get_hub, HubBlockingError, READ, _real_get_ident, _real_rlock, _tls
 
-__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'sleep', 'yield_now', 'wait_fd', 'io_ready',
-           'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
+__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'sleep', 'yield_now', 'wait_fd',
+           'io_ready', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
 
@@ -165,16 +165,32 @@ def _unpark_here(args):
 _PARK_CODE = park.__code__
 
 
-class WaitQueue:
-    """A FIFO of parked waiters with the mutex that guards claims on them.
+#: What a ``retry`` callback of :meth:`WaitQueue.wait` returns while the caller must still wait.
+PENDING = type('PENDING', (), {'__repr__': lambda self: 'PENDING', '__slots__': ()})()
 
-    Methods marked "mutex held" must be called inside ``with queue.mutex``.
-    A claimed waiter is delivered at once, inside the section: re-entrant code
-    that runs later in the section and waits for the new owner must find it
-    already runnable.  Waiters that timed out or were cancelled stay in the deque
-    until they reach the front (O(1) timeouts) or are compacted away in bulk.
-    ``queue._waiters`` (a deque) is true whenever anyone may be waiting: a
-    cheap lock-free hint for fast paths, to be confirmed under the mutex.
+# A queue compacts its resolved waiters once more than this many (and more
+# than the parked ones) have piled up in its middle.
+_COMPACT_AFTER = 64
+
+
+class WaitQueue:
+    """A FIFO of parked waiters, the mutex that guards claims on them, and the waiting protocol.
+
+    Waiting is :meth:`wait` and nothing else: it enqueues, re-checks, parks,
+    and on the way out leaves the queue as it found it (see there).  Wakers
+    call :meth:`wake_one`/:meth:`wake_all`, or, inside ``with queue.mutex``
+    when they change their own state in the same section, the methods
+    marked "mutex held".  A claimed waiter is delivered at once, inside the
+    section: re-entrant code that runs later in the section and waits for the
+    new owner must find it already runnable.
+
+    A waiter that timed out or was cancelled in the middle of the queue is
+    left in place (O(1)) and counted stale; one at either end is removed at
+    once, and the stale ones are compacted away in bulk when they outnumber
+    the parked ones, so the queue never holds more than about twice its
+    parked waiters (plus a constant).  ``queue._waiters`` (a deque) is true
+    whenever anyone may be waiting: a cheap lock-free hint for fast paths,
+    to be confirmed under the mutex.
     """
     __slots__ = ('_waiters', '_stale', 'mutex')
 
@@ -190,12 +206,82 @@ class WaitQueue:
     def __bool__(self):
         return len(self._waiters) > self._stale
 
-    def add(self, waiter):
-        """Append a parked waiter (mutex held)."""
+    def wait(self, retry=None, timeout=None, reason=None, undo=None, expired=False):
+        """Park the current green thread at the back of the queue until a waker claims it.
+
+        1. A :class:`Waiter` for ``reason`` (what deadlock reports name) joins
+           the back of the queue.
+        2. ``retry()``, if given, runs under the mutex: what the caller waits
+           for may have happened (in another OS thread) between the caller's
+           own check and step 1.  If it returns anything but :data:`PENDING`
+           the waiter is withdrawn and that value returned.  (It may also
+           make the caller's state change that must follow the enqueue, as
+           Condition releases its lock there.)
+        3. Park for ``timeout`` seconds (None: no limit; 0: withdraw at once
+           unless a waker claimed the waiter already).
+        4. Woken: return the value the waker passed.  Timed out: return
+           ``expired``.  An exception thrown into the parked thread (Ctrl-C,
+           a deadlock report) propagates; if a waker had already claimed the
+           waiter, ``undo(value)`` first gives back what it handed over.
+
+        Whichever way the wait ends, the queue keeps no trace of it beyond
+        the bounded stale count described on the class.
+        """
+        waiter = Waiter(reason)
         waiter.queue = self
+        with self.mutex:
+            self._waiters.append(waiter)
+            if retry is not None:
+                try:
+                    result = retry()
+                except BaseException:
+                    self._withdraw(waiter)
+                    raise
+                if result is not PENDING:
+                    self._withdraw(waiter)
+                    return result
+        try:
+            if timeout == 0:
+                if _claim(waiter, CANCELLED):
+                    self._forget(waiter)
+                    return expired
+                return waiter.value     # claimed between enqueue and now
+            if park(waiter, timeout):
+                return waiter.value
+        except BaseException:
+            if waiter.state == WOKEN:
+                if undo is not None:
+                    undo(waiter.value)
+            else:
+                self._forget(waiter)
+            raise
+        self._forget(waiter)
+        return expired
+
+    def _withdraw(self, waiter):
+        # A waiter that never parked (mutex held): no waker saw it unclaimed.
+        waiter.state = CANCELLED
+        self._stale += 1
+        self._drop(waiter)
+
+    def _forget(self, waiter):
+        # The caller's waiter timed out or was cancelled: take it out if cheap.
+        with self.mutex:
+            self._drop(waiter)
+
+    def _drop(self, waiter):
+        """Remove resolved ``waiter`` if it is at either end, else compact when due (mutex held)."""
         waiters = self._waiters
-        waiters.append(waiter)
-        if self._stale > 64 and self._stale * 2 > len(waiters):
+        if waiters:
+            if waiters[-1] is waiter:
+                waiters.pop()
+                self._stale -= 1
+                return
+            if waiters[0] is waiter:
+                waiters.popleft()
+                self._stale -= 1
+                return
+        if self._stale > _COMPACT_AFTER and self._stale * 2 > len(waiters):
             # In place, one pass: an append made meanwhile by re-entrant code
             # (the mutex is reentrant) cannot be lost.
             for _ in range(len(waiters)):
@@ -254,19 +340,6 @@ class WaitQueue:
                 self._stale -= 1
         return n
 
-    def wait(self, timeout=None, reason=None):
-        """Park the current green thread at the back of the queue.
-
-        Returns the value the waker passed (True by default) if woken, False
-        if ``timeout`` expired first.
-        """
-        waiter = Waiter(reason)
-        with self.mutex:
-            self.add(waiter)
-        if park(waiter, timeout):
-            return waiter.value
-        return False
-
     def wake_one(self, value=True):
         """Wake the longest-waiting parked waiter; return it, or None if there is none."""
         with self.mutex:
@@ -276,10 +349,6 @@ class WaitQueue:
         """Wake every parked waiter, in FIFO order; return how many were woken."""
         with self.mutex:
             return self.claim_all(value)
-
-    def waiters(self):
-        """The parked waiters, first to be woken first (a snapshot)."""
-        return [w for w in list(self._waiters) if w.state == PARKED]
 
 
 def yield_now():

@@ -13,7 +13,7 @@ import time
 import warnings
 
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
-from ._park import Waiter, WaitQueue, park, _claim, WOKEN, CANCELLED
+from ._park import WaitQueue, PENDING
 
 __all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier',
            'BrokenBarrierError']
@@ -106,21 +106,22 @@ class Condition:
         """
         if not self._is_owned():
             raise RuntimeError('cannot wait on un-acquired lock')
-        waiter = Waiter(self)
-        q = self._waiters
-        with q.mutex:
-            q.add(waiter)
-        saved_state = self._release_save()
+        if timeout is not None:
+            # 0 for a non-positive timeout: a poll that never parks (only
+            # another OS thread could notify us meanwhile).
+            timeout = _positive_timeout(timeout)
+        saved = []
+
+        def release():
+            # Queued first, then the lock let go: a notify made by whoever
+            # takes the lock next must find us.
+            saved.append(self._release_save())
+            return PENDING
         try:
-            if timeout is not None:
-                timeout = _positive_timeout(timeout)
-                if not timeout:
-                    # A non-blocking poll: nothing else ran, so nothing
-                    # notified us (unless another OS thread just did).
-                    return not _claim(waiter, CANCELLED)
-            return park(waiter, timeout)
+            return self._waiters.wait(release, timeout, self)
         finally:
-            self._acquire_restore(saved_state)
+            if saved:
+                self._acquire_restore(saved[0])
 
     def wait_for(self, predicate, timeout=None):
         """Wait until ``predicate()`` is true (or the timeout); return its last value."""
@@ -190,19 +191,22 @@ class Semaphore:
             if self._value > 0:
                 self._value -= 1
                 return True
-            if not blocking:
-                return False
-            timeout = _positive_timeout(timeout)
-            if timeout == 0.0:
-                return False
-            waiter = Waiter(self)
-            q.add(waiter)
-        try:
-            return park(waiter, timeout)
-        except BaseException:
-            if waiter.state == WOKEN:  # a unit was handed to us: give it back
-                self._give(1)
-            raise
+        if not blocking:
+            return False
+        timeout = _positive_timeout(timeout)
+        if timeout == 0.0:
+            return False
+        # Woken means a releaser handed us a unit: undo gives it back.
+        return q.wait(self._take, timeout, self, self._give_back)
+
+    def _take(self):
+        if self._value > 0:
+            self._value -= 1
+            return True
+        return PENDING
+
+    def _give_back(self, value):
+        self._give(1)
 
     __enter__ = acquire
 
@@ -296,13 +300,10 @@ class Event:
         q = self._waiters
         if q is None:
             q = lazy_queue(self)
-        waiter = Waiter(self)
-        with q.mutex:
-            if self._flag:   # set meanwhile (from another OS thread)
-                return True
-            waiter.queue = q
-            q._waiters.append(waiter)
-        return park(waiter, timeout)
+        return q.wait(self._retry, timeout, self)
+
+    def _retry(self):
+        return True if self._flag else PENDING   # set meanwhile (from another OS thread)
 
 
 class Barrier:

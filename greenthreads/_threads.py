@@ -26,7 +26,7 @@ from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _gr
 
 from ._hub import get_hub, Runner, _real_get_ident, _real_allocate_lock, ident_of, _new_hub_hooks
 from ._locks import check_acquire_args, lazy_queue
-from ._park import Waiter, park
+from ._park import WaitQueue, PENDING
 from ._sync import Event
 
 __all__ = ['Thread', 'Timer', 'current_thread', 'main_thread', 'enumerate', 'active_count',
@@ -437,7 +437,6 @@ class Thread:
         # Code replaced threading's private thread starter (a debugger that
         # wraps new threads, a test): call it as CPython's start() does, and
         # as there, wait until the thread it started runs _bootstrap.
-        from ._park import Waiter, WaitQueue, park
         queue = self.__dict__['_gt_start_waiters'] = WaitQueue()
         try:
             if _PY313:
@@ -447,16 +446,11 @@ class Thread:
         except BaseException:
             del self.__dict__['_gt_start_waiters']
             raise
-        waiter = Waiter(self)
-        with queue.mutex:
-            if self._start_state is _STARTED:
-                return
-            queue.add(waiter)
         # It may have started a real OS thread, which will call in: not a deadlock.
-        hub = waiter.hub
+        hub = get_hub()
         hub.outside_refs += 1
         try:
-            park(waiter)
+            queue.wait(lambda: True if self._start_state is _STARTED else PENDING, None, self)
         finally:
             hub.outside_refs -= 1
 
@@ -542,13 +536,11 @@ class Thread:
                 timeout = check_acquire_args(True, timeout)
         if self._done or (timeout is not None and timeout <= 0):
             return
-        q = lazy_queue(self, '_joiners')
-        waiter = Waiter(self)
-        with q.mutex:
-            if self._done:   # finished meanwhile (joined from another OS thread)
-                return
-            q.add(waiter)
-        park(waiter, timeout)
+        lazy_queue(self, '_joiners').wait(self._finished, timeout, self)
+
+    def _finished(self):
+        # Done meanwhile (joined from another OS thread): no wait.
+        return True if self._done else PENDING
 
     @property
     def name(self):

@@ -11,9 +11,11 @@ import types
 from collections import deque
 from queue import Empty
 
-from .._park import Waiter, WaitQueue, park, WOKEN
+from .._park import WaitQueue, PENDING
 from .._locks import check_acquire_args
 from .._sync import _positive_timeout
+
+_EMPTY = object()     # what a timed-out get returns inside
 
 __all__ = ['SimpleQueue', 'Empty']
 
@@ -59,20 +61,16 @@ class SimpleQueue:
         seconds = _positive_timeout(timeout) if timeout is not None else None
         if seconds == 0.0:
             raise Empty
-        q = self._getters
-        waiter = Waiter(self)
-        with q.mutex:
-            if items:               # put meanwhile (from another OS thread)
-                return items.popleft()
-            q.add(waiter)
-        try:
-            if park(waiter, seconds):
-                return waiter.value
-        except BaseException:
-            if waiter.state == WOKEN:     # an item was handed to us: keep it queued
-                self._items.appendleft(waiter.value)
-            raise
-        raise Empty
+        # A putter hands its item straight to a waiter; if an exception
+        # arrives with it, undo keeps it queued, first in line.
+        item = self._getters.wait(self._retry, seconds, self, items.appendleft, _EMPTY)
+        if item is _EMPTY:
+            raise Empty
+        return item
+
+    def _retry(self):
+        items = self._items
+        return items.popleft() if items else PENDING   # put meanwhile (from another OS thread)
 
     def get_nowait(self):
         """Same as ``get(False)``."""
