@@ -9,7 +9,8 @@ the originals stay reachable through :func:`get_original`, and
 name resolution, ``select`` and ``selectors`` cooperative, ``patch_ssl``,
 ``patch_os``, ``patch_subprocess`` and ``patch_queue`` the rest of the
 blocking stdlib, ``patch_signal`` runs signal handlers in the main thread;
-``patch_all`` applies everything.
+``patch_all`` applies everything, or everything but what its false keywords
+name.
 
 Patch as early as possible, before other modules copy names out of
 ``threading`` (``from threading import Lock`` made earlier keeps the real
@@ -152,7 +153,20 @@ def patch_thread():
     green threads, every lock/condition/event/semaphore/barrier made through
     ``threading`` or ``_thread`` is green, and a replaced
     ``threading.excepthook`` is honoured by green threads.
+
+    This one patcher reaches past its own modules: it applies
+    :func:`patch_time` as well.  Green threads take turns only when the
+    running one parks, and the real ``time.sleep`` never parks, so the usual
+    way of waiting for another thread, polling with ``time.sleep`` (as
+    ``test.support.sleeping_retry`` does), would spin for ever.  For green
+    threads with the real ``time.sleep`` use ``patch_all(time=False)``.
     """
+    _patch_threading()
+    patch_time()
+
+
+def _patch_threading():
+    """What :func:`patch_thread` does to everything but ``time``."""
     _patch_module(_thread, _thread_table())
     _patch_module(_threading, _threading_table())
     if _threading not in _threads._excepthook_modules:
@@ -164,7 +178,6 @@ def patch_thread():
                                  else '_start_new_thread')
     import _threading_local
     _patch_module(_threading_local, {'local': _local.local})
-    patch_time()
     _replace_existing_locks()
 
 
@@ -364,11 +377,23 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True,
               subprocess=True, ssl=True, os=True, signal=True):
     """Apply every patcher asked for (all by default); idempotent.
 
-    ``select`` covers ``selectors`` too (:func:`patch_select` applies
-    :func:`patch_selectors`: a selectors module left on epoll would block).
+    Each keyword governs the modules of its patcher; a false one leaves them
+    exactly as they were (every attribute, and every attribute of the classes
+    they define), whatever the others patch:
+
+    ``thread``: ``threading``, ``_thread``, ``_threading_local``, and the
+    locks ``logging``, ``functools``, ``reprlib``, ``asyncio.base_futures``
+    and ``concurrent.futures.thread`` made before patching;
+    ``time``: ``time``; ``select``: ``select`` and ``selectors`` (as
+    :func:`patch_select` alone: a selectors module left on epoll would block);
+    ``socket``, ``queue``, ``subprocess``, ``ssl``, ``os``, ``signal``: the
+    module of that name (``signal`` also the handlers already installed).
+
+    ``thread=True, time=False`` gives green threads with the real, blocking
+    ``time.sleep`` (see :func:`patch_thread`).
     """
     if thread:
-        patch_thread()
+        _patch_threading()
     if time:
         patch_time()
     if socket:

@@ -1,9 +1,12 @@
-"""monkey.patch_thread(): stdlib threading, _thread and time.sleep made green.
+"""monkey: patch_thread() (stdlib threading, _thread and time.sleep made green),
+the other patchers, and patch_all's switches.
 
 Each test runs in a fresh interpreter, since patching is process-wide.
 """
 
 import json
+
+import pytest
 
 from conftest import run_script
 
@@ -394,3 +397,141 @@ import selectors
 print(selectors.DefaultSelector.__name__, hasattr(selectors, 'EpollSelector'))
 ''')
     assert proc.stdout.split() == ['PollSelector', 'False'], proc.stderr
+
+
+# ------------------------------------------------------ patch_all switches
+#: patch_all keyword -> the modules it governs (with the classes they define).
+#: Every keyword of patch_all must have a row: test_every_patch_all_keyword_...
+#: fails for one that has none.
+KEYWORD_MODULES = {
+    'thread': ['_thread', 'threading', '_threading_local', 'logging', 'functools', 'reprlib',
+               'asyncio.base_futures', 'concurrent.futures.thread'],
+    'time': ['time'],
+    'socket': ['socket'],
+    'select': ['select', 'selectors'],
+    'queue': ['queue'],
+    'subprocess': ['subprocess'],
+    'ssl': ['ssl'],
+    'os': ['os'],
+    'signal': ['signal'],
+}
+
+# Snapshots are taken before greenthreads is imported, so what importing it
+# does to a module counts too.  Values are compared with ``is``; the
+# snapshots keep them alive, so no id can be reused in between.
+SWITCH_CHILD = '''
+import importlib, json, signal, sys
+table = json.loads(sys.argv[1])
+kwargs = json.loads(sys.argv[2])
+real_getsignal = signal.getsignal
+MISSING = object()
+
+def snapshot(modnames):
+    snap = {}
+    for modname in modnames:
+        module = importlib.import_module(modname)
+        for name, value in list(vars(module).items()):
+            snap[f'{modname}.{name}'] = value
+            if isinstance(value, type) and value.__module__ == modname:
+                for attr, member in list(vars(value).items()):
+                    snap[f'{modname}.{name}.{attr}'] = member
+        if modname == 'signal':
+            for signum in signal.valid_signals():
+                snap[f'handler of {signum}'] = real_getsignal(signum)
+    return snap
+
+before = {kw: snapshot(mods) for kw, mods in table.items()}
+import greenthreads.monkey
+greenthreads.monkey.patch_all(**kwargs)
+changed = {}
+for kw, mods in table.items():
+    old, new = before[kw], snapshot(mods)
+    changed[kw] = sorted(key for key in old.keys() | new.keys()
+                         if old.get(key, MISSING) is not new.get(key, MISSING))
+print(json.dumps(changed))
+'''
+
+
+def _patch_all_keywords():
+    import inspect
+    import greenthreads.monkey     # importing patches nothing
+    return list(inspect.signature(greenthreads.monkey.patch_all).parameters)
+
+
+def _changed_by_patch_all(**kwargs):
+    proc = run_script(SWITCH_CHILD, json.dumps(KEYWORD_MODULES), json.dumps(kwargs))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_switch_table_names_exactly_the_patch_all_keywords():
+    assert sorted(KEYWORD_MODULES) == sorted(_patch_all_keywords())
+
+
+@pytest.mark.parametrize('keyword', _patch_all_keywords())
+def test_every_patch_all_keyword_false_leaves_its_modules_as_they_were(keyword):
+    assert keyword in KEYWORD_MODULES, f'patch_all({keyword}=...) has no row in KEYWORD_MODULES'
+    changed = _changed_by_patch_all(**{keyword: False})
+    assert changed.pop(keyword) == []
+    # Every other switch still patches.
+    assert [kw for kw, names in changed.items() if not names] == []
+
+
+def test_patch_all_defaults_patch_every_keywords_modules():
+    changed = _changed_by_patch_all()
+    assert [kw for kw, names in changed.items() if not names] == []
+    assert changed['time'] == ['time.sleep']
+    assert 'selectors.PollSelector._selector_cls' in changed['select']
+    assert changed['ssl'] == ['ssl.SSLContext.sslsocket_class']
+
+
+def test_patch_all_time_false_keeps_real_sleep_and_green_threads_work():
+    proc = run_script('''
+import time
+real_sleep = time.sleep
+import greenthreads.monkey
+greenthreads.monkey.patch_all(time=False)
+import threading, queue, socket, greenthreads
+print(time.sleep is real_sleep, greenthreads.monkey.is_patched('time'))
+q = queue.Queue()
+def worker(i):
+    threading.Event().wait(0.1)           # a hub timer, not time.sleep
+    greenthreads.sleep(0.01)
+    q.put((i, threading.get_native_id()))
+t0 = time.monotonic()
+ts = [threading.Thread(target=worker, args=(i,)) for i in range(50)]
+for t in ts: t.start()
+for t in ts: t.join()
+timer = threading.Timer(0.01, q.put, ((-1, threading.get_native_id()),))
+timer.start(); timer.join()
+got = [q.get(timeout=1) for _ in range(51)]
+a, b = socket.socketpair()
+threading.Timer(0.05, b.sendall, (b'hi',)).start()
+print(len({i for i, _ in got}), {n for _, n in got} == {threading.get_native_id()},
+      time.monotonic() - t0 < 2, a.recv(2))
+''')
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ['True False', "51 True True b'hi'"]
+
+
+def test_patchers_alone_patch_only_their_own_modules():
+    # patch_thread() brings patch_time() (documented: polling with a real
+    # sleep would never let another green thread run), and patch_select()
+    # brings patch_selectors(), as patch_all's select= does.
+    proc = run_script('''
+import json, select, selectors, time, threading, socket
+modules = (select, selectors, time, threading, socket)
+import greenthreads.monkey as monkey
+out = {}
+for patcher in ('patch_select', 'patch_socket', 'patch_thread', 'patch_time', 'patch_selectors'):
+    before = [dict(vars(m)) for m in modules]
+    getattr(monkey, patcher)()
+    out[patcher] = [m.__name__ for m, old in zip(modules, before) if vars(m).keys() != old.keys()
+                    or any(vars(m)[k] is not v for k, v in old.items())]
+print(json.dumps(out))
+''')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        'patch_select': ['select', 'selectors'], 'patch_socket': ['socket'],
+        'patch_thread': ['time', 'threading'],
+        'patch_time': [], 'patch_selectors': []}       # already applied: idempotent
