@@ -15,6 +15,9 @@ real OS thread, parking only the caller).
 import sys as _sys
 import threading as _std_threading
 
+# First: at exit CPython wipes the globals of the modules imported last first,
+# and this one must outlast the rest (see its docstring).
+from . import _final
 from ._hub import DeadlockError, HubBlockingError
 from ._locks import Lock, RLock
 from ._sync import Condition, Semaphore, BoundedSemaphore, Event, Barrier, BrokenBarrierError
