@@ -165,6 +165,8 @@ def _unpark_here(args):
 _PARK_CODE = park.__code__
 
 
+_new_waiter = object.__new__
+
 #: What a ``retry`` callback of :meth:`WaitQueue.wait` returns while the caller must still wait.
 PENDING = type('PENDING', (), {'__repr__': lambda self: 'PENDING', '__slots__': ()})()
 
@@ -227,7 +229,16 @@ class WaitQueue:
         Whichever way the wait ends, the queue keeps no trace of it beyond
         the bounded stale count described on the class.
         """
-        waiter = Waiter(reason)
+        # Waiter(reason), made inline: this runs for every wait.
+        waiter = _new_waiter(Waiter)
+        waiter.glet = getcurrent()
+        try:
+            waiter.hub = _tls.hub
+        except AttributeError:
+            waiter.hub = get_hub()
+        waiter.state = PARKED
+        waiter.value = None
+        waiter.reason = reason
         waiter.queue = self
         with self.mutex:
             self._waiters.append(waiter)
@@ -394,8 +405,6 @@ def io_ready(waiter):
         waiter.state = WOKEN
         waiter.hub.ready.append((waiter.glet.switch, RESUME))
 
-
-_new_waiter = object.__new__
 
 
 def wait_fd(fd, event, timeout=None, owner=None, unsure=False):
