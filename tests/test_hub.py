@@ -23,6 +23,21 @@ def test_one_hub_per_os_thread_created_lazily():
     assert seen[0][1].thread_ident == t.ident
 
 
+def test_an_os_threads_hub_is_closed_when_the_thread_ends():
+    hubs = []
+
+    def work():
+        hubs.append(get_hub())
+        sleep(0.001)
+    t = std_threading.Thread(target=work)
+    t.start()
+    t.join()
+    hub = hubs[0]
+    assert hub._closed and hub._poller.closed     # (soak tests count the fds)
+    hub.call_threadsafe(print)     # a late call from elsewhere is dropped, not written anywhere
+    assert not get_hub()._closed   # the main OS thread's hub lives on
+
+
 def test_timers_fire_in_deadline_order():
     hub = get_hub()
     fired = []
@@ -50,11 +65,8 @@ def test_cancelled_timers_are_compacted():
         handles = [hub.call_later(1000, print) for _ in range(10_000)]
         for h in handles:
             hub.cancel_timer(h)
-        sleep(0)  # one hub turn: compaction happens there
-    # 200,000 armed and cancelled; the heap did not keep them.
-    assert len(hub._timers) - before <= 10_000
-    sleep(0)
-    assert len(hub._timers) - before < 300
+    # 200,000 armed and cancelled, with no hub turn between: the heap did not keep them.
+    assert len(hub._timers) - before < 1000
 
 
 def test_call_threadsafe_wakes_a_parked_green_thread():
