@@ -68,3 +68,27 @@ def test_poll_waits_cooperatively_with_timeout_in_ms():
 
 def test_no_epoll_offered():
     assert not hasattr(select, 'epoll') and not hasattr(select, 'kqueue')
+
+
+@pytest.mark.parametrize('probe', ['select', 'poll', 'select_ready', 'poll_ready'])
+def test_a_probe_that_does_not_park_still_lets_other_threads_run(probe):
+    # A main loop polling with a zero timeout (waitress, asyncore) waits for
+    # its workers: each probe must let them run, whether or not anything is ready.
+    a, b = socket.socketpair()
+    poller = select.poll()
+    poller.register(a, std_select.POLLOUT if probe.endswith('ready') else std_select.POLLIN)
+    calls = {
+        'select': lambda: select.select([a], [], [], 0),
+        'poll': lambda: poller.poll(0),
+        'select_ready': lambda: select.select([], [a], [], 5),   # writable at once
+        'poll_ready': lambda: poller.poll(5000),
+    }
+    done = []
+    spawn(done.append, 'worker ran')
+    probes = 0
+    while not done and probes < 1000:
+        calls[probe]()
+        probes += 1
+    assert done == ['worker ran'] and probes == 1
+    a.close()
+    b.close()

@@ -12,7 +12,7 @@ import select as _std
 import time
 
 from .._hub import READ, WRITE
-from .._park import Waiter, park, io_ready
+from .._park import Waiter, park, io_ready, yield_now
 
 from select import error, POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL  # noqa: F401
 from select import POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND, POLLMSG  # noqa: F401
@@ -54,6 +54,10 @@ def _seconds(timeout):
 def select(rlist, wlist, xlist, timeout=None):
     """Wait until some of the objects are ready; same arguments and results as ``select.select``."""
     seconds = _seconds(timeout)
+    # Every call is a scheduling point: a loop that polls with a zero
+    # timeout, or always finds something ready, must still let the other
+    # threads run (they would, natively, on other cores).
+    yield_now()
     ready = _real_select(rlist, wlist, xlist, 0)
     if ready[0] or ready[1] or ready[2] or seconds == 0:
         return ready
@@ -105,6 +109,7 @@ class poll:
         real = _real_poll()
         for fd, mask in self._fds.items():
             real.register(fd, mask)
+        yield_now()      # a scheduling point, as in select()
         events = real.poll(0)
         if events or timeout == 0:
             return events
