@@ -15,7 +15,7 @@ possible wakers.
 
 from _queue import SimpleQueue   # the C queue: real blocking, never patched
 
-from ._hub import _uncounted_os_threads, _real_start_new_thread, _real_allocate_lock
+from ._hub import _uncounted_os_threads, _real_start_new_thread, _real_allocate_lock, _real_local
 from ._park import Waiter, park, unpark
 
 __all__ = ['to_thread', 'ThreadPool', 'default_pool']
@@ -23,6 +23,9 @@ __all__ = ['to_thread', 'ThreadPool', 'default_pool']
 # Real OS threads and locks, captured (in _hub) before any monkey patching.
 _start_real_thread = _real_start_new_thread
 _real_lock = _real_allocate_lock
+
+# ``_worker.pool`` is set in a pool's own worker threads.
+_worker = _real_local()
 
 
 class ThreadPool:
@@ -49,6 +52,7 @@ class ThreadPool:
         self._jobs.put((fn, args, kwargs, waiter))
 
     def _work(self):
+        _worker.pool = self
         jobs = self._jobs
         while True:
             with self._lock:
@@ -75,7 +79,14 @@ def to_thread(fn, /, *args, **kwargs):
     """Run ``fn(*args, **kwargs)`` in a real OS thread; park until it returns; return its result.
 
     Its exception, if any, is raised here.  Other green threads keep running.
+
+    Called from a pool worker (a job that itself calls something offloaded,
+    as the stdlib's ``getfqdn`` calls ``gethostbyaddr``), ``fn`` runs right
+    there: that thread is already real and may block, and a job that waited
+    for another job could deadlock a pool whose every worker did the same.
     """
+    if getattr(_worker, 'pool', None) is not None:
+        return fn(*args, **kwargs)
     waiter = Waiter(fn)
     hub = waiter.hub
     hub.outside_refs += 1

@@ -8,6 +8,7 @@ import pytest
 import greenthreads
 from greenthreads import pool
 from greenthreads.green import socket
+from conftest import run_script
 
 
 def test_to_thread_runs_in_a_real_thread_and_returns_the_result():
@@ -63,3 +64,36 @@ def test_name_lookups_go_through_the_pool(monkeypatch):
     assert socket.getaddrinfo('localhost', 80)
     assert socket.gethostbyname('localhost') == '127.0.0.1'
     assert calls == ['getaddrinfo', 'gethostbyname']
+
+
+def test_a_job_that_offloads_again_runs_inline_and_a_full_pool_cannot_deadlock():
+    # getfqdn is the stdlib's Python function calling gethostbyaddr, which is
+    # offloaded too: more concurrent callers than workers once hung the pool.
+    def job(i):
+        return greenthreads.to_thread(lambda: (time.sleep(0.01), std_threading.get_native_id(), i))
+    results = []
+    threads = [greenthreads.Thread(target=lambda i=i: results.append(
+        greenthreads.to_thread(lambda: (std_threading.get_native_id(), job(i))))) for i in range(3 * 10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), 'pool deadlocked'
+    assert sorted(r[1][2] for r in results) == list(range(30))
+    assert all(outer == inner for outer, (_, inner, _) in results)   # the inner job ran inline
+
+
+def test_getfqdn_from_more_threads_than_workers_under_the_patch():
+    # The patched stdlib getfqdn (offloaded) calls the patched gethostbyaddr.
+    proc = run_script('''
+        import greenthreads.monkey; greenthreads.monkey.patch_all()
+        import socket, threading
+        names = []
+        threads = [threading.Thread(target=lambda: names.append(socket.getfqdn())) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        print(len(names), any(t.is_alive() for t in threads), len(set(names)))
+    ''', timeout=60)
+    assert proc.stdout.split() == ['30', 'False', '1'], proc.stderr[-2000:]
