@@ -70,3 +70,45 @@ print(sorted(got) == [b'a', b'b'])
 ''', timeout=30)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ['True']
+
+
+_ERRORS_SCRIPT = '''
+import sys
+if sys.argv[1] == 'patched':
+    import greenthreads.monkey
+    greenthreads.monkey.patch_all()
+import os
+
+def outcome(call, *args):
+    try:
+        return repr(call(*args))
+    except OSError as exc:
+        return f'{type(exc).__name__} {exc.errno}'
+
+r, w = os.pipe()
+os.set_blocking(r, False)
+print('nonblocking read', outcome(os.read, r, 10))
+os.set_blocking(w, False)
+os.write(w, b'x' * 65536)
+print('nonblocking write to a full pipe', outcome(os.write, w, b'y'))
+r2, w2 = os.pipe()
+print('write to the read end', outcome(os.write, r2, b'x'))
+print('read from the write end', outcome(os.read, w2, 1))
+os.close(w2)
+print('read at eof', outcome(os.read, r2, 1))
+print('bad fd', outcome(os.read, 9999, 1), outcome(os.write, 9999, b'x'))
+if hasattr(os, 'eventfd'):
+    efd = os.eventfd(0, os.EFD_NONBLOCK)
+    print('nonblocking eventfd', outcome(os.read, efd, 8))
+'''
+
+
+def test_errors_and_nonblocking_fds_answer_as_natively():
+    # A non-blocking fd raises BlockingIOError (it parked); a pipe's wrong end
+    # gives EBADF at once (write to the read end waited for ever).
+    native = run_script(_ERRORS_SCRIPT, 'native', timeout=20)
+    patched = run_script(_ERRORS_SCRIPT, 'patched', timeout=20)
+    assert native.returncode == 0, native.stderr
+    assert patched.returncode == 0, patched.stderr
+    assert patched.stdout == native.stdout
+    assert 'BlockingIOError' in native.stdout and 'OSError 9' in native.stdout

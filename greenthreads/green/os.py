@@ -7,6 +7,7 @@ directly, as before.  ``waitpid`` waits on a pidfd for a specific child and
 otherwise checks back with short cooperative sleeps.
 """
 
+import fcntl as _fcntl
 import os as _std
 import select as _select
 import time
@@ -39,15 +40,23 @@ def _wait_ready(fd, event):
             return True
 
 
+def _would_wait(fd, unusable):
+    """Whether a call on ``fd`` would block natively: a blocking fd open for the direction.
+
+    A non-blocking fd (the caller asked for EAGAIN) and one not open for the
+    direction (``unusable``: the call fails at once with EBADF) get the real
+    call straight away, as natively.  One fcntl(2), which also raises the
+    real call's error for a bad fd.
+    """
+    flags = _fcntl.fcntl(fd, _fcntl.F_GETFL)
+    return not flags & _std.O_NONBLOCK and flags & _std.O_ACCMODE != unusable
+
+
 def read(fd, n, /):
     """``os.read`` that parks only the calling green thread until ``fd`` is readable."""
-    while True:
-        try:
-            if _std.get_blocking(fd):
-                _wait_ready(fd, READ)
-            return _real_read(fd, n)
-        except BlockingIOError:
-            wait_fd(fd, READ)
+    if _would_wait(fd, _std.O_WRONLY):
+        _wait_ready(fd, READ)
+    return _real_read(fd, n)
 
 
 _PIPE_BUF = getattr(_select, 'PIPE_BUF', 512)
@@ -60,12 +69,8 @@ def write(fd, data, /):
     the poller says there is room (a piece that size cannot block), and the
     call returns when all of it is written, as a blocking write would.
     """
-    if not _std.get_blocking(fd):
-        while True:
-            try:
-                return _real_write(fd, data)
-            except BlockingIOError:
-                wait_fd(fd, WRITE)
+    if not _would_wait(fd, _std.O_RDONLY):
+        return _real_write(fd, data)
     view = memoryview(data).cast('B')
     total = 0
     while True:
