@@ -94,6 +94,25 @@ def test_pause_returns_after_a_handler_ran():
     ''') == ['None', "['MainThread']"]
 
 
+def test_pause_after_a_handler_ran_waits_for_the_next_signal():
+    # The first signal's wake-up is for the threads pausing when it came:
+    # a pause() that begins after it must wait for another signal.
+    assert _run('''
+        os.kill(os.getpid(), signal.SIGUSR1)    # handled now, nobody pausing
+        t0 = time.monotonic()
+        kill_later(signal.SIGUSR1, 0.2)
+        signal.pause()
+        print(time.monotonic() - t0 > 0.15, len(seen))
+    ''') == ['True', '2']
+
+
+def test_functions_report_the_native_module():
+    assert _run('''
+        import _signal
+        print(signal.signal.__module__, signal.getsignal.__module__, signal.pause.__module__)
+    ''') == ['signal', 'signal', '_signal']
+
+
 def test_only_the_main_thread_may_set_handlers():
     assert _run('''
         def other():

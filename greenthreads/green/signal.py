@@ -36,7 +36,9 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.
 _real_signal = _signal.signal
 _real_getsignal = _signal.getsignal
 
-#: Green threads in pause(), woken when a wrapped handler is called.
+#: Green threads in pause(), woken when a wrapped handler is called.  Each
+#: signal starts a new queue: its deferred wake-up is for the threads that
+#: were pausing when it came, never for a pause() that begins afterwards.
 _pausing = WaitQueue()
 
 
@@ -53,7 +55,9 @@ class _InMainThread:
         if hub is None:
             return self.handler(signum, frame)      # no green thread exists yet
         # Deferred: this may interrupt the pause queue's own code.
-        hub.ready.append((_wake_pausing, None))
+        global _pausing
+        paused, _pausing = _pausing, WaitQueue()
+        hub.ready.append((_wake_pausing, paused))
         if getcurrent() is hub.main_glet:
             return self.handler(signum, frame)
         hub.call_in_main(_run_in_main, (self.handler, signum))
@@ -71,8 +75,8 @@ def _run_in_main(handler, signum):
     handler(signum, frame)
 
 
-def _wake_pausing(_):
-    _pausing.wake_all()
+def _wake_pausing(paused):
+    paused.wake_all()
 
 
 def _unwrap(handler):
@@ -128,3 +132,10 @@ def rewrap_installed():
                 _real_signal(signum, installed)
         except (ValueError, OSError):
             continue
+
+
+# The module each function reports is the one its native counterpart does
+# (``signal.signal`` is Python code in ``signal``, ``pause`` C in ``_signal``).
+for _function in (signal, getsignal, pause):
+    _function.__module__ = getattr(_signal, _function.__name__).__module__
+del _function
