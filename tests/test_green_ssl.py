@@ -67,3 +67,29 @@ print(len(ok), all(ok), isinstance(c, ssl.SSLSocket), type(c).__module__, timed_
 ''', timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ['510', 'True', 'True', 'greenthreads.green.ssl', 'True', '1']
+
+
+def test_non_blocking_tls_raises_want_read_and_want_write_as_natively():
+    script = '''
+import sys
+if sys.argv[1] == 'patched':
+    import greenthreads.monkey
+    greenthreads.monkey.patch_all()
+import ssl, socket
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+a, b = socket.socketpair()
+a.setblocking(False)
+tls = ctx.wrap_socket(a, do_handshake_on_connect=False)
+for call in (tls.do_handshake, lambda: tls.recv(10)):
+    try:
+        call()
+    except (ssl.SSLWantReadError, ssl.SSLWantWriteError, ssl.SSLError, OSError) as exc:
+        print(type(exc).__name__)
+'''
+    native = run_script(script, 'native', timeout=30)
+    patched = run_script(script, 'patched', timeout=30)
+    assert native.returncode == 0 and patched.returncode == 0, patched.stderr
+    assert patched.stdout == native.stdout
+    assert native.stdout.split()[0] == 'SSLWantReadError'

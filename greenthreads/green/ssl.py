@@ -26,12 +26,10 @@ class SSLSocket(_std.SSLSocket, _green_socket.socket):
         while True:
             try:
                 return operation(*args)
-            except _std.SSLWantReadError:
-                event = READ
-            except _std.SSLWantWriteError:
-                event = WRITE
-            if timeout == 0.0:
-                raise                 # non-blocking mode: as CPython
+            except (_std.SSLWantReadError, _std.SSLWantWriteError) as exc:
+                if timeout == 0.0:
+                    raise             # non-blocking mode: as CPython
+                event = READ if isinstance(exc, _std.SSLWantReadError) else WRITE
             if timeout is not None and deadline is None:
                 deadline = _green_socket._monotonic() + timeout
             # Not after_eagain: OpenSSL may want more without having seen EAGAIN.
