@@ -217,7 +217,7 @@ def patch_socket():
     """
     import socket
     from .green import socket as green_socket
-    table = {'socket': green_socket.socket, 'SocketType': green_socket.socket}
+    table = {'socket': green_socket.socket}
     for name in ('getaddrinfo', 'gethostbyname', 'gethostbyname_ex', 'gethostbyaddr',
                  'getnameinfo', 'getfqdn'):
         table[name] = getattr(green_socket, name)

@@ -98,4 +98,7 @@ def to_thread(fn, /, *args, **kwargs):
     ok, value = waiter.value
     if ok:
         return value
+    # The traceback keeps this frame: it must not keep the caller's arguments
+    # alive too (a C function raising would not).
+    del fn, args, kwargs, waiter
     raise value

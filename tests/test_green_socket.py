@@ -406,3 +406,59 @@ def test_a_short_read_that_did_not_drain_the_socket_does_not_hang():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["b'x'", "b'aaa'", "b'bbb'", "b'x'", "b'abc'", "b'def'",
                                    "b'ghij'"]
+
+
+_NATIVE_VIEW_SCRIPT = '''
+import sys
+if sys.argv[1] == 'patched':
+    import greenthreads.monkey
+    greenthreads.monkey.patch_all()
+import socket, _socket, threading
+
+def outcome(call, *args):
+    try:
+        return repr(call(*args))
+    except Exception as exc:
+        return f'{type(exc).__name__} {getattr(exc, "errno", "")}'
+
+a, b = socket.socketpair()
+D = socket.MSG_DONTWAIT
+print('recv dontwait', outcome(a.recv, 10, D))
+print('recv_into dontwait', outcome(a.recv_into, bytearray(10), 0, D))
+print('recvfrom dontwait', outcome(a.recvfrom, 10, D))
+print('recvmsg dontwait', outcome(a.recvmsg, 10, 0, D))
+a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+while True:
+    try:
+        a.send(b'x' * 4096, D)
+    except BlockingIOError:
+        break
+print('send dontwait', outcome(a.send, b'x', D))
+print('sendall dontwait', outcome(a.sendall, b'x' * 100000, D))
+print('sendmsg dontwait', outcome(a.sendmsg, [b'x'], [], D))
+c, d = socket.socketpair()
+d.send(b'ab')
+print('short read', c.recv(10))
+c.close()
+print('recv after close', outcome(c.recv, 10))
+print('nonblock type', socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK).gettimeout())
+print('setblocking on closed', outcome(c.setblocking, True))
+print('SocketType is the C type', socket.SocketType is _socket.socket, isinstance(a, socket.SocketType))
+name = 'a-unique-string-for-getnameinfo'
+before = sys.getrefcount(name)
+try:
+    socket.getnameinfo(name, 0)
+except TypeError as exc:
+    print('getnameinfo keeps its argument', sys.getrefcount(name) != before)
+'''
+
+
+def test_sockets_present_the_native_view():
+    # MSG_DONTWAIT gets EAGAIN (it waited), a closed socket EBADF (ValueError
+    # after a short read), SOCK_NONBLOCK means non-blocking, SocketType is the
+    # C type, a failing offloaded call keeps no reference to its arguments.
+    native = run_script(_NATIVE_VIEW_SCRIPT, 'native', timeout=30)
+    patched = run_script(_NATIVE_VIEW_SCRIPT, 'patched', timeout=30)
+    assert native.returncode == 0, native.stderr
+    assert patched.returncode == 0, patched.stderr
+    assert patched.stdout.splitlines() == native.stdout.splitlines()

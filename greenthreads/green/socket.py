@@ -46,8 +46,9 @@ class socket(_std.socket):
 
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
-        # What CPython would give a new socket: the default timeout.
-        self._gt_timeout = _std.getdefaulttimeout()
+        # What CPython would give a new socket: the default timeout, or
+        # non-blocking mode when the type asked for it.
+        self._gt_timeout = _csock.gettimeout(self)
         _csock.setblocking(self, False)
         # Names this socket's registrations in the hub (see Hub.add_io).
         self._gt_key = _new_key()
@@ -70,6 +71,7 @@ class socket(_std.socket):
 
     def setblocking(self, flag):
         """Blocking (timeout None) or non-blocking (timeout 0.0) mode."""
+        _csock.setblocking(self, False)     # the fd stays non-blocking; raises as CPython on a bad fd
         self._gt_timeout = None if flag else 0.0
 
     def getblocking(self):
@@ -124,7 +126,7 @@ class socket(_std.socket):
         try:
             data = _csock_recv(self, bufsize, flags)
         except BlockingIOError:
-            if self._gt_timeout == 0.0:
+            if self._gt_timeout == 0.0 or flags & _DONTWAIT:
                 raise
             data = self._gt_retry(_csock_recv, READ, (bufsize, flags))
         if self._gt_stream and not flags and 0 < len(data) < bufsize:
@@ -139,7 +141,7 @@ class socket(_std.socket):
         try:
             got = _csock_recv_into(self, buffer, nbytes, flags)
         except BlockingIOError:
-            if self._gt_timeout == 0.0:
+            if self._gt_timeout == 0.0 or flags & _DONTWAIT:
                 raise
             got = self._gt_retry(_csock_recv_into, READ, (buffer, nbytes, flags))
         if self._gt_stream and got and not flags and \
@@ -154,11 +156,13 @@ class socket(_std.socket):
 
         A guess, checked by the hub before it sleeps (Hub.add_io's ``unsure``),
         so a wrong one (urgent data, a message boundary) costs a turn, not a hang;
-        a right one saves a read that would fail with EAGAIN.
+        a right one saves a read that would fail with EAGAIN.  A socket closed
+        since waits for nothing: the read reports it, as CPython's would.
         """
         self._gt_drained = False
-        if self._gt_timeout is None:
-            wait_fd(self.fileno(), READ, None, self._gt_key, True)
+        fd = self.fileno()
+        if self._gt_timeout is None and fd >= 0:
+            wait_fd(fd, READ, None, self._gt_key, True)
 
     def accept(self):
         """Wait for a connection; return ``(conn, address)`` with a cooperative ``conn``."""
@@ -178,7 +182,7 @@ class socket(_std.socket):
             if data.__class__ is bytes and sent == len(data):
                 return              # the usual case: no memoryview needed
         except BlockingIOError:
-            if timeout == 0.0:
+            if timeout == 0.0 or flags & _DONTWAIT:
                 raise
             sent = -1               # wait first
         with memoryview(data) as view, view.cast('B') as byte_view:
@@ -191,7 +195,7 @@ class socket(_std.socket):
                     sent += _csock.send(self, byte_view[sent:], flags)
                     continue
                 except BlockingIOError:
-                    if timeout == 0.0:
+                    if timeout == 0.0 or flags & _DONTWAIT:
                         raise
                 self._gt_wait(WRITE, deadline, True)
 
@@ -240,15 +244,19 @@ class socket(_std.socket):
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY}
 
 
-def _io_method(name, event):
-    """``socket.name``: try the call at once; only on EAGAIN go and wait."""
+def _io_method(name, event, flags_at):
+    """``socket.name``: try the call at once; only on EAGAIN go and wait.
+
+    ``flags_at(args)`` finds the call's flags: one that asked for
+    MSG_DONTWAIT gets the EAGAIN, as natively.
+    """
     method = getattr(_csock, name)
 
     def call(self, *args):
         try:
             return method(self, *args)
         except BlockingIOError:
-            if self._gt_timeout == 0.0:
+            if self._gt_timeout == 0.0 or flags_at(args) & _DONTWAIT:
                 raise
         return self._gt_retry(method, event, args)
     call.__name__ = name
@@ -257,12 +265,27 @@ def _io_method(name, event):
     return call
 
 
-for _name, _event in [('_accept', READ), ('recvfrom', READ),
-                      ('recvfrom_into', READ), ('recvmsg', READ), ('recvmsg_into', READ),
-                      ('send', WRITE), ('sendto', WRITE), ('sendmsg', WRITE)]:
+_DONTWAIT = getattr(_socket, 'MSG_DONTWAIT', 0)
+
+
+def _arg(index):
+    # The flags argument at ``index`` of a call's positional arguments (0 if absent).
+    return lambda args: args[index] if len(args) > index and isinstance(args[index], int) else 0
+
+
+# Where each call takes its flags: recvfrom(bufsize, flags),
+# recvfrom_into(buffer, nbytes, flags), recvmsg(bufsize, ancbufsize, flags),
+# recvmsg_into(buffers, ancbufsize, flags), send(data, flags),
+# sendto(data, [flags,] address), sendmsg(buffers, ancdata, flags, address).
+for _name, _event, _flags_at in [
+        ('_accept', READ, lambda args: 0), ('recvfrom', READ, _arg(1)),
+        ('recvfrom_into', READ, _arg(2)), ('recvmsg', READ, _arg(2)),
+        ('recvmsg_into', READ, _arg(2)), ('send', WRITE, _arg(1)),
+        ('sendto', WRITE, lambda args: args[1] if len(args) == 3 and isinstance(args[1], int) else 0),
+        ('sendmsg', WRITE, _arg(2))]:
     if hasattr(_csock, _name):
-        setattr(socket, _name, _io_method(_name, _event))
-del _name, _event
+        setattr(socket, _name, _io_method(_name, _event, _flags_at))
+del _name, _event, _flags_at
 
 # ------------------------------------------------------- name resolution
 # The resolver blocks in C, so it runs in the real-thread pool; a numeric
@@ -302,7 +325,11 @@ def _resolver(name):
 
     def resolve(*args):
         from ..pool import to_thread
-        return to_thread(real, *args)
+        try:
+            return to_thread(real, *args)
+        except BaseException:
+            del args      # the traceback keeps this frame, not the caller's arguments
+            raise
     resolve.__name__ = resolve.__qualname__ = name
     resolve.__doc__ = f'``socket.{name}``, run in a real thread so only the caller waits.'
     return resolve
@@ -313,7 +340,7 @@ gethostbyname_ex = _resolver('gethostbyname_ex')
 gethostbyaddr = _resolver('gethostbyaddr')
 getnameinfo = _resolver('getnameinfo')
 getfqdn = _resolver('getfqdn')
-SocketType = socket
+SocketType = _std.SocketType      # as in the stdlib: the C base type
 
 
 def _wrap(sock):
