@@ -28,8 +28,13 @@ from ._park import WaitQueue, PENDING, deliver, WOKEN
 
 __all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
 
-_probe_lock = _thread.allocate_lock()
+_new_probe = _thread.allocate_lock
 _create_lock = _thread.allocate_lock()
+
+#: The default timeout, the very object: ``timeout is _NO_TIMEOUT`` holds for
+#: the default and a literal -1 (small ints are cached), and is the cheapest
+#: test; anything else (-1.0, Decimal(-1)) is merely validated.
+_NO_TIMEOUT = -1
 
 
 def lazy_queue(obj, attr='_waiters'):
@@ -48,14 +53,16 @@ def check_acquire_args(blocking, timeout):
     """Validate ``acquire(blocking, timeout)`` arguments like ``_thread.lock``.
 
     Returns the timeout in seconds as a float, or None for "wait for ever".
-    The real C lock does the validating, so messages match the running Python.
+    Raises what ``_thread.lock.acquire(blocking, timeout)`` raises: a real C
+    lock does the validating, so which arguments are accepted (``blocking``
+    must be an integer before 3.12, any object's truth value since) and the
+    exception types and messages follow the running Python.
     """
-    if timeout == -1:
-        return None
-    # The probe lock is always free: acquiring it cannot block, only raise.
-    if _probe_lock.acquire(blocking, timeout):
-        _probe_lock.release()
-    if timeout == -1:  # e.g. -1.0
+    # A new lock each time, so it is free: acquiring it cannot block, only
+    # raise.  (A shared one could be held by another OS thread's check, or by
+    # this thread's, interrupted by a signal handler that checks too.)
+    _new_probe().acquire(blocking, timeout)
+    if timeout == -1:  # also -1.0
         return None
     return float(timeout)
 
@@ -80,18 +87,18 @@ class Lock:
         """Acquire the lock; return True on success, False if not acquired.
 
         Blocks (up to ``timeout`` seconds, -1 meaning no limit) only when
-        ``blocking`` is true and the lock is held.
+        ``blocking`` is true and the lock is held.  Bad arguments raise what
+        ``_thread.lock.acquire`` raises, whether or not the lock is free.
         """
-        if timeout != -1:
+        if timeout is not _NO_TIMEOUT or not (blocking is True or blocking is False):
             timeout = check_acquire_args(blocking, timeout)
-        else:
-            timeout = None
         if self._block.acquire(False):
             return True
         if not blocking or timeout == 0:
             return False
         # Woken means the releaser handed the lock over: undo gives it back.
-        return lazy_queue(self).wait(self._retry, timeout, self, self._undo)
+        return lazy_queue(self).wait(self._retry, None if timeout is _NO_TIMEOUT else timeout,
+                                     self, self._undo)
 
     def _retry(self):
         return True if self._block.acquire(False) else PENDING
@@ -141,7 +148,8 @@ class Lock:
     locked_lock = locked
 
     def _at_fork_reinit(self):
-        self._block = _real_allocate_lock()
+        # In place: a Condition on this lock keeps ``_block.locked``.
+        self._block._at_fork_reinit()
         self._waiters = None
 
     def __repr__(self):
@@ -193,11 +201,11 @@ class RLock:
         """Acquire the lock, or bump the recursion level if already owned.
 
         Returns True on success (also when re-entering), False if not acquired.
+        Bad arguments raise what ``_thread.RLock.acquire`` raises, whoever
+        holds the lock.
         """
-        if timeout != -1:
+        if timeout is not _NO_TIMEOUT or not (blocking is True or blocking is False):
             timeout = check_acquire_args(blocking, timeout)
-        else:
-            timeout = None
         me = getcurrent()
         cell = self._cell
         mine = (me, 1)
@@ -209,7 +217,7 @@ class RLock:
             return True
         if not blocking or timeout == 0:
             return False
-        return self._wait(me, mine, timeout)
+        return self._wait(me, mine, None if timeout is _NO_TIMEOUT else timeout)
 
     def _wait(self, me, mine, timeout):
         # Woken means the releaser made us the owner (count 1): undo releases.

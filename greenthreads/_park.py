@@ -20,7 +20,9 @@ Every suspension point loops until its own waiter is resolved, so a stray
 switch into a parked green thread can never be mistaken for a wake-up.
 """
 
+import time
 from collections import deque
+from operator import index as _index
 
 from greenlet import getcurrent
 
@@ -30,6 +32,9 @@ __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'sleep
            'io_ready', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
+
+_real_sleep = time.sleep      # captured before any monkey patching
+_NO_ARGUMENT = object()
 
 #: The argument of every "resume this green thread" entry on a hub's ready
 #: queue.  A green thread about to park may switch straight to such an entry
@@ -383,12 +388,45 @@ def yield_now():
         hub.run_main_calls()
 
 
-def sleep(seconds):
-    """Block the current green thread for ``seconds``; ``sleep(0)`` just yields."""
+def sleep(seconds=_NO_ARGUMENT, /, *more, **keywords):
+    """Block the current green thread for ``seconds``; ``sleep(0)`` just yields.
+
+    Takes what ``time.sleep`` takes (a float, or an integer or anything with
+    ``__index__``) and raises what it raises for anything else, without
+    sleeping: ValueError for a negative or NaN length, OverflowError past
+    what it can express, TypeError for other types and for keywords.
+    """
+    if keywords or more or seconds is _NO_ARGUMENT:
+        # Not one positional argument: time.sleep's TypeError, never a sleep.
+        _real_sleep(*((seconds,) if seconds is not _NO_ARGUMENT else ()), *more, **keywords)
+    if seconds.__class__ is not float and seconds.__class__ is not int \
+            or not 0 < seconds <= _MAX_SLEEP:
+        seconds = _sleep_length(seconds)
     if seconds > 0:
         park(Waiter('sleep'), seconds)
     else:
         yield_now()
+
+
+# The longest sleep time.sleep expresses (int64 nanoseconds), a bit beyond
+# which it surely overflows.
+_MAX_SLEEP = 9223372036.0
+_OVERFLOWS = 9223372037
+
+
+def _sleep_length(seconds):
+    """``seconds`` read as ``time.sleep`` reads it; raises as it does for bad input."""
+    if isinstance(seconds, float):
+        value = float(seconds)
+    else:
+        try:
+            value = _index(seconds)
+        except TypeError:
+            value = None
+    if value is None or value != value or value < 0 or value > _OVERFLOWS:
+        _real_sleep(seconds)        # bad input: raises its own error, never sleeps
+        raise AssertionError(f'time.sleep accepted {seconds!r}')   # pragma: no cover
+    return value
 
 
 class _FdWait(tuple):

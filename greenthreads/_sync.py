@@ -20,6 +20,9 @@ __all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier',
 
 _monotonic = time.monotonic
 
+# Seconds between two looks at the predicate of a wait_for(pred, nan).
+_NAN_POLL_INTERVAL = 0.001
+
 
 def _stdlib_has_repr(name):
     # Reprs and checks follow the running Python's own classes (some arrived
@@ -37,6 +40,18 @@ def _stdlib_barrier_rejects_zero_parties():
 
 _BARRIER_CHECKS_PARTIES = _stdlib_barrier_rejects_zero_parties()
 
+
+def _stdlib_release_wants_an_integer():
+    # 3.10/3.11 notify once per unit, ``for i in range(n)``; 3.12+ call notify(n).
+    try:
+        _std_threading.Semaphore(0).release(1.5)
+    except TypeError:
+        return True
+    return False
+
+
+_RELEASE_WANTS_AN_INTEGER = _stdlib_release_wants_an_integer()
+
 # The stdlib's own class, so ``except threading.BrokenBarrierError`` catches ours.
 BrokenBarrierError = _std_threading.BrokenBarrierError
 
@@ -48,6 +63,20 @@ def _positive_timeout(timeout):
     if timeout > 0:
         return check_acquire_args(True, timeout)
     return 0.0
+
+
+def _deadline_timeout(timeout):
+    """``Semaphore.acquire``'s timeout: None (no limit) for NaN, else as :func:`_positive_timeout`.
+
+    The stdlib's acquire loops until ``_time() + timeout`` has passed: a
+    non-number raises that addition's TypeError, and a NaN deadline never
+    passes, so it polls until a unit comes, for ever.  Waiting without a
+    limit is the same, without the spinning.
+    """
+    seconds = 0.0 + timeout   # the stdlib's TypeError for non-numbers
+    if seconds != seconds:    # NaN
+        return None
+    return _positive_timeout(timeout)
 
 
 class Condition:
@@ -124,7 +153,11 @@ class Condition:
                 self._acquire_restore(saved[0])
 
     def wait_for(self, predicate, timeout=None):
-        """Wait until ``predicate()`` is true (or the timeout); return its last value."""
+        """Wait until ``predicate()`` is true (or the timeout); return its last value.
+
+        As in the stdlib, a NaN timeout never expires: the predicate is
+        polled until it holds.
+        """
         endtime = None
         waittime = timeout
         result = predicate()
@@ -132,6 +165,8 @@ class Condition:
             if waittime is not None:
                 if endtime is None:
                     endtime = _monotonic() + waittime
+                    if endtime != endtime:   # NaN
+                        return self._poll_for(predicate)
                 else:
                     waittime = endtime - _monotonic()
                     if waittime <= 0:
@@ -139,6 +174,18 @@ class Condition:
             self.wait(waittime)
             result = predicate()
         return result
+
+    def _poll_for(self, predicate):
+        # A NaN timeout: the stdlib's deadline never passes, and its wait(nan)
+        # returns at once, so it polls the predicate until it holds, for
+        # ever.  Poll too, but parked between polls (a notify ends the nap
+        # early) rather than spinning, which would also starve the green
+        # threads that could make the predicate true.
+        while True:
+            self.wait(_NAN_POLL_INTERVAL)
+            result = predicate()
+            if result:
+                return result
 
     def notify(self, n=1):
         """Wake up to ``n`` threads waiting on this condition (longest-waiting first)."""
@@ -183,24 +230,28 @@ class Semaphore:
             return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: value={self._value}>'
 
     def acquire(self, blocking=True, timeout=None):
-        """Take one unit; return True, or False if none became available in time."""
+        """Take one unit; return True, or False if none became available in time.
+
+        As in the stdlib, a NaN timeout never expires.
+        """
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
         q = self._waiters
         with q.mutex:
-            if self._value > 0:
+            if self._value:   # not "> 0": the stdlib waits while the value == 0
                 self._value -= 1
                 return True
         if not blocking:
             return False
-        timeout = _positive_timeout(timeout)
-        if timeout == 0.0:
-            return False
+        if timeout is not None:
+            timeout = _deadline_timeout(timeout)
+            if timeout == 0.0:
+                return False
         # Woken means a releaser handed us a unit: undo gives it back.
         return q.wait(self._take, timeout, self, self._give_back)
 
     def _take(self):
-        if self._value > 0:
+        if self._value:
             self._value -= 1
             return True
         return PENDING
@@ -211,7 +262,11 @@ class Semaphore:
     __enter__ = acquire
 
     def release(self, n=1):
-        """Return ``n`` units, handing each to a waiter if one is waiting."""
+        """Return ``n`` units, handing each to a waiter if one is waiting.
+
+        ``n`` must be an integer where the running Python's ``release`` wants
+        one (before 3.12); a rejected ``n`` changes nothing.
+        """
         if n < 1:
             raise ValueError('n must be one or more')
         self._give(n)
@@ -221,11 +276,15 @@ class Semaphore:
         with q.mutex:
             if limit is not None and self._value + n > limit:
                 raise ValueError('Semaphore released too many times')
-            while n:
-                if q.claim_next() is None:   # no waiter left: bank the rest
-                    self._value += n
-                    break
+            if n.__class__ is not int and _RELEASE_WANTS_AN_INTEGER:
+                range(n)   # the stdlib's TypeError, raised where it is raised
+            # One unit per waiter while any of n is left, the rest banked: for
+            # a fractional n (3.12+) that is the stdlib's value += n followed
+            # by notify(n), whose last waiter takes a unit of which only a
+            # fraction was there.
+            while n > 0 and q._waiters and q.claim_next() is not None:
                 n -= 1
+            self._value += n
 
     def __exit__(self, t, v, tb):
         self.release()

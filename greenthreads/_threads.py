@@ -129,18 +129,12 @@ def activeCount():
     return active_count()
 
 
-def stack_size(size=0, /):
-    """Return (and with ``size``, set) the stack size for new real OS threads.
-
-    Green threads need none (greenlet stacks grow on demand); the value is
-    validated and applied exactly as ``_thread.stack_size`` does, and is used
-    by the real OS threads this package starts (the thread pool).
-    """
-    return _real_stack_size(size)
-
-
-# Captured: under the patch _thread.stack_size is this function.
-_real_stack_size = _thread.stack_size
+#: ``stack_size([size])``: return (and with ``size``, set) the stack size for
+#: new real OS threads, such as the thread pool's.  Green threads need none
+#: (greenlet stacks grow on demand).  It is the real ``_thread.stack_size``,
+#: captured before any patch, so that its signature, its argument checks
+#: and their messages ("takes no keyword arguments") are the stdlib's.
+stack_size = _thread.stack_size
 
 
 # ------------------------------------------------------------ trace/profile
@@ -419,7 +413,10 @@ class Thread:
             target = self._target
             if target is not None:
                 args = self._args
-                if not self._kwargs and args.__class__ is tuple and len(args) < 2:
+                kwargs = self._kwargs
+                # Only a dict may skip the ** (which rejects anything but a mapping).
+                if kwargs.__class__ is dict and not kwargs and args.__class__ is tuple \
+                        and len(args) < 2:
                     # A plain call runs in the same C-level interpreter frame
                     # (f(*a, **k) nests one more): less to save and restore on
                     # every switch, and less memory per parked thread.
@@ -428,7 +425,7 @@ class Thread:
                     else:
                         target()
                 else:
-                    target(*args, **self._kwargs)
+                    target(*args, **kwargs)
         finally:
             # Avoid a refcycle if the target's arguments refer to the thread.
             del self._target, self._args, self._kwargs
@@ -564,6 +561,10 @@ class Thread:
         """Native (OS) thread id, or None if not started; shared by the OS thread's green threads."""
         assert self._initialized, 'Thread.__init__() not called'
         return self._native_id
+
+    def _set_native_id(self):
+        # CPython's private, called by multiprocessing in a forked child.
+        self._native_id = _real_native_id()
 
     def is_alive(self):
         """Return whether the thread is alive: from start() until run() has returned."""

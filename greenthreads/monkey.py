@@ -75,29 +75,9 @@ def is_patched(module, name=None):
 
 
 # ------------------------------------------------------------------ time
-def _sleep(secs):
-    """time.sleep for green threads: parks only the calling thread (``sleep(0)`` yields)."""
-    if secs.__class__ is not float and secs.__class__ is not int:
-        secs = _seconds(secs)
-    if not secs >= 0:
-        _real_sleep(secs)   # negative or NaN: raises its ValueError, never sleeps
-    _green_sleep(secs)
-
-
-_real_sleep = _time.sleep
-
-
-def _seconds(secs):
-    """Convert as time.sleep does; what it rejects gets its own TypeError."""
-    kind = type(secs)
-    if isinstance(secs, (str, bytes)) or not (hasattr(kind, '__float__') or hasattr(kind, '__index__')):
-        _real_sleep(secs)   # raises TypeError without sleeping
-    return float(secs)
-
-
 def patch_time():
-    """Replace ``time.sleep`` with the green sleep."""
-    _patch_module(_time, {'sleep': _sleep})
+    """Replace ``time.sleep`` with the green sleep (which validates as ``time.sleep`` does)."""
+    _patch_module(_time, {'sleep': _green_sleep})
 
 
 # ---------------------------------------------------------------- thread

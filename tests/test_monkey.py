@@ -115,8 +115,20 @@ def err(fn, a):
     except Exception as e:
         return type(e).__name__ + ': ' + str(e)
 from decimal import Decimal
-print(json.dumps([[err(time.sleep, a), err(real, a)] for a in (-1, float('nan'), 'x', None)]))
-time.sleep(Decimal('0.001')); time.sleep(True - 1); time.sleep(0.001)
+from fractions import Fraction
+class Index:
+    def __index__(self):
+        return 0
+bad = (-1, -1e-9, float('nan'), float('inf'), float('-inf'), 2**64, 1e300, 'x', None,
+       Decimal('0.001'), Fraction(1, 1000))
+print(json.dumps([[err(time.sleep, a), err(real, a)] for a in bad]))
+time.sleep(Index()); time.sleep(True - 1); time.sleep(0.001); time.sleep(-0.0)
+try:
+    time.sleep(secs=0)
+except TypeError:
+    pass
+else:
+    raise AssertionError('time.sleep takes no keyword arguments')
 ''')
     for ours, theirs in json.loads(proc.stdout.splitlines()[0]):
         assert ours == theirs and ours is not None
@@ -361,7 +373,7 @@ def test_patching_first_warns_about_nothing(tmp_path):
     proc = subprocess.run([sys.executable, '-W', 'error', '-m', 'greenthreads', str(script)],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == 'greenthreads.monkey\n' and proc.stderr == ''
+    assert proc.stdout == 'greenthreads._park\n' and proc.stderr == ''   # the green sleep
 
 
 def test_replaced_starter_that_starts_a_real_os_thread_and_trace_hooks():

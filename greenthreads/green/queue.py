@@ -11,13 +11,28 @@ import types
 from collections import deque
 from queue import Empty
 
+from _queue import SimpleQueue as _CSimpleQueue
+
 from .._park import WaitQueue, PENDING
-from .._locks import check_acquire_args
-from .._sync import _positive_timeout
 
 _EMPTY = object()     # what a timed-out get returns inside
 
 __all__ = ['SimpleQueue', 'Empty']
+
+# Ints and floats in here are valid get() timeouts on every Python: no probe.
+_PLAIN_TIMEOUT_MAX = 9e9   # seconds; the C limit is 2**63 ns (~9.22e9 s)
+
+
+def _checked_timeout(timeout):
+    """``timeout`` in seconds, or raise what ``queue.SimpleQueue.get(True, timeout)`` raises.
+
+    The C queue does the validating (types, NaN, range, sign: its own
+    messages), on a new one holding an item, so that it returns at once.
+    """
+    probe = _CSimpleQueue()
+    probe.put(None)
+    probe.get(True, timeout)
+    return float(timeout)
 
 
 class SimpleQueue:
@@ -49,21 +64,18 @@ class SimpleQueue:
     def get(self, block=True, timeout=None):
         """Remove and return an item, waiting (up to ``timeout``) if ``block`` and empty."""
         if timeout is not None and block:
-            if timeout.__class__ not in (int, float):
-                check_acquire_args(True, timeout)     # the stdlib's TypeError for non-numbers
-            if timeout < 0:
-                raise ValueError("'timeout' must be a non-negative number")
+            # Validated first, even when an item is there, as the stdlib does.
+            if (timeout.__class__ is not float and timeout.__class__ is not int) \
+                    or not 0 <= timeout <= _PLAIN_TIMEOUT_MAX:
+                timeout = _checked_timeout(timeout)
         items = self._items
         if items:
             return items.popleft()
-        if not block:
-            raise Empty
-        seconds = _positive_timeout(timeout) if timeout is not None else None
-        if seconds == 0.0:
+        if not block or timeout == 0:
             raise Empty
         # A putter hands its item straight to a waiter; if an exception
         # arrives with it, undo keeps it queued, first in line.
-        item = self._getters.wait(self._retry, seconds, self, items.appendleft, _EMPTY)
+        item = self._getters.wait(self._retry, timeout, self, items.appendleft, _EMPTY)
         if item is _EMPTY:
             raise Empty
         return item
