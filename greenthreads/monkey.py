@@ -206,16 +206,18 @@ def patch_socket():
 
 # ---------------------------------------------------------- select, selectors
 def patch_select():
-    """Make ``select.select``/``select.poll`` cooperative and remove epoll/kqueue/devpoll.
+    """Make ``select.select``/``poll``/``epoll`` cooperative and remove kqueue/devpoll.
 
     Code that picks an implementation by what ``select`` offers (asyncio,
     socketserver through selectors) then finds only cooperative ones.  Also
-    applies :func:`patch_selectors` (selectors copied ``select.poll``).
+    applies :func:`patch_selectors` (selectors copied ``select.poll``/``epoll``).
     """
     import select
     from .green import select as green_select
     table = {'select': green_select.select, 'poll': green_select.poll}
-    for name in ('epoll', 'devpoll', 'kqueue', 'kevent'):
+    if hasattr(green_select, 'epoll'):
+        table['epoll'] = green_select.epoll
+    for name in ('devpoll', 'kqueue', 'kevent'):
         if hasattr(select, name):
             table[name] = REMOVE
     _patch_module(select, table)
@@ -223,23 +225,33 @@ def patch_select():
 
 
 def patch_selectors():
-    """Make ``selectors.DefaultSelector`` the cooperative ``PollSelector``.
+    """Make every selector ``selectors`` keeps cooperative.
 
-    The epoll/kqueue/devpoll selector classes are removed (they would block
-    the OS thread), and ``PollSelector`` is pointed at the green ``poll``
-    (the class captured ``select.poll`` when selectors was imported).
+    ``EpollSelector``, ``PollSelector`` and ``SelectSelector`` are pointed at
+    the green ``epoll``, ``poll`` and ``select`` (each class captured its
+    ``select`` object when selectors was imported); ``DefaultSelector``
+    stays ``EpollSelector`` where there is one.  The kqueue/devpoll selector
+    classes are removed (they would block the OS thread); where one was the
+    default, ``PollSelector`` is.
     """
     import selectors
     from .green import select as green_select
-    table = {'DefaultSelector': selectors.PollSelector if hasattr(selectors, 'PollSelector')
-             else selectors.SelectSelector}
-    for name in ('EpollSelector', 'DevpollSelector', 'KqueueSelector'):
+    table = {}
+    for name in ('DevpollSelector', 'KqueueSelector'):
         if hasattr(selectors, name):
             table[name] = REMOVE
+    if not hasattr(selectors, 'EpollSelector'):  # pragma: no cover - not Linux
+        table['DefaultSelector'] = (selectors.PollSelector if hasattr(selectors, 'PollSelector')
+                                    else selectors.SelectSelector)
     _patch_module(selectors, table)
-    if hasattr(selectors, 'PollSelector'):
-        _patch_module(selectors.PollSelector, {'_selector_cls': green_select.poll})
-    else:  # pragma: no cover - no poll(2) on this platform
+    if hasattr(selectors, 'EpollSelector'):
+        _patch_module(selectors.EpollSelector, {'_selector_cls': green_select.epoll})
+    # The green functions, unlike the C builtins, would bind to the selector
+    # as methods: wrapped, and only once (a new wrapper would be a change).
+    if hasattr(selectors, 'PollSelector') and not is_patched(selectors.PollSelector, '_selector_cls'):
+        _patch_module(selectors.PollSelector, {'_selector_cls': staticmethod(green_select.poll)})
+    # (On Windows, SelectSelector._select looks select.select up at each call.)
+    if sys.platform != 'win32' and not is_patched(selectors.SelectSelector, '_select'):
         _patch_module(selectors.SelectSelector, {'_select': staticmethod(green_select.select)})
 
 

@@ -406,9 +406,11 @@ def test_patch_select_alone_makes_selectors_cooperative():
 import greenthreads.monkey
 greenthreads.monkey.patch_select()
 import selectors
-print(selectors.DefaultSelector.__name__, hasattr(selectors, 'EpollSelector'))
+from greenthreads.green import select as green
+print(selectors.DefaultSelector.__name__, selectors.EpollSelector._selector_cls is green.epoll,
+      selectors.PollSelector._selector_cls is green.poll, hasattr(selectors, 'KqueueSelector'))
 ''')
-    assert proc.stdout.split() == ['PollSelector', 'False'], proc.stderr
+    assert proc.stdout.split() == ['EpollSelector', 'True', 'True', 'False'], proc.stderr
 
 
 # ------------------------------------------------------ patch_all switches
@@ -426,6 +428,8 @@ KEYWORD_MODULES = {
     'ssl': ['ssl'],
     'os': ['os'],
     'signal': ['signal'],
+    'sqlite3': ['sqlite3', 'sqlite3.dbapi2'],
+    'multiprocessing': ['multiprocessing.synchronize', 'multiprocessing.connection'],
 }
 
 # Snapshots are taken before greenthreads is imported, so what importing it
@@ -534,12 +538,17 @@ def test_patchers_alone_patch_only_their_own_modules():
 import json, select, selectors, time, threading, socket
 modules = (select, selectors, time, threading, socket)
 import greenthreads.monkey as monkey
+def state(m):   # the module's names and those of the classes it defines
+    names = dict(vars(m))
+    names.update({(k, a): v for k, c in vars(m).items() if isinstance(c, type)
+                  and c.__module__ == m.__name__ for a, v in vars(c).items()})
+    return names
 out = {}
 for patcher in ('patch_select', 'patch_socket', 'patch_thread', 'patch_time', 'patch_selectors'):
-    before = [dict(vars(m)) for m in modules]
+    before = [state(m) for m in modules]
     getattr(monkey, patcher)()
-    out[patcher] = [m.__name__ for m, old in zip(modules, before) if vars(m).keys() != old.keys()
-                    or any(vars(m)[k] is not v for k, v in old.items())]
+    out[patcher] = [m.__name__ for m, old in zip(modules, before) if state(m).keys() != old.keys()
+                    or any(state(m)[k] is not v for k, v in old.items())]
 print(json.dumps(out))
 ''')
     assert proc.returncode == 0, proc.stderr

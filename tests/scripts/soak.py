@@ -17,6 +17,7 @@ import atexit              # noqa: E402  (after the patch, as a user's program w
 import gc                  # noqa: E402
 import os                  # noqa: E402
 import queue               # noqa: E402
+import selectors           # noqa: E402
 import select              # noqa: E402
 import socket              # noqa: E402
 import subprocess          # noqa: E402
@@ -163,6 +164,14 @@ def _poll():
     return lambda: _expect(poller.poll(T * 1000), [])
 
 
+def _selector():
+    a, b = socket.socketpair()
+    _keep.append((a, b))
+    sel = selectors.DefaultSelector()      # the EpollSelector, on the green epoll
+    sel.register(a, selectors.EVENT_READ)
+    return lambda: _expect(sel.select(T), [])
+
+
 def _sleep():
     return lambda: time.sleep(T)
 
@@ -188,7 +197,7 @@ WAITS = {
     'bounded_semaphore': _bounded_semaphore, 'event': _event, 'barrier': _barrier,
     'join': _join, 'queue_get': _queue_get, 'queue_put': _queue_put,
     'simple_queue_get': _simple_queue_get, 'socket_recv': _socket_recv, 'select': _select,
-    'poll': _poll, 'sleep': _sleep, 'subprocess_wait': _subprocess_wait,
+    'poll': _poll, 'selector': _selector, 'sleep': _sleep, 'subprocess_wait': _subprocess_wait,
 }
 
 
