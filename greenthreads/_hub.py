@@ -205,6 +205,9 @@ class Hub:
         self._unsure.clear()
         self._threadsafe.clear()
         self._wake_pending = False
+        # Another OS thread may have held it at the fork (a thread pool worker
+        # handing back a result): nobody would ever release it in the child.
+        self._wake_lock = _real_allocate_lock()
         self._idle_runners.clear()
         self.outside_refs = 0
         self.main_calls.clear()
@@ -582,6 +585,11 @@ class Hub:
                 pass
         except (BlockingIOError, InterruptedError):
             pass
+        # Only now: a caller that set the flag after step 2 had emptied the
+        # queue wrote the byte just read, and callers that came later and
+        # saw the flag still set wrote none; unless cleared here, the next
+        # caller would not write either, and the hub would sleep on its call.
+        self._wake_pending = False
 
     def _compact_timers(self):
         # In place: the loop holds the list (and may be popping from it when

@@ -8,7 +8,9 @@ the originals stay reachable through :func:`get_original`, and
 ``patch_socket``, ``patch_select`` and ``patch_selectors`` make sockets,
 name resolution, ``select`` and ``selectors`` cooperative, ``patch_ssl``,
 ``patch_os``, ``patch_subprocess`` and ``patch_queue`` the rest of the
-blocking stdlib, ``patch_signal`` runs signal handlers in the main thread;
+blocking stdlib, ``patch_signal`` runs signal handlers in the main thread,
+``patch_sqlite3`` makes waiting for a locked SQLite database cooperative,
+``patch_multiprocessing`` waiting for multiprocessing's locks and pipes;
 ``patch_all`` applies everything, or everything but what its false keywords
 name.
 
@@ -29,7 +31,8 @@ from ._park import sleep as _green_sleep
 
 __all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select',
            'patch_selectors', 'patch_queue', 'patch_subprocess', 'patch_ssl', 'patch_os',
-           'patch_signal', 'warn_about_early_copies', 'MonkeyPatchWarning',
+           'patch_signal', 'patch_sqlite3', 'patch_multiprocessing',
+           'warn_about_early_copies', 'MonkeyPatchWarning',
            'get_original', 'is_patched', 'REMOVE']
 
 _MISSING = object()
@@ -319,6 +322,46 @@ def patch_signal():
     green_signal.rewrap_installed()
 
 
+# ---------------------------------------------------------------- sqlite3
+def patch_sqlite3():
+    """Make ``sqlite3.connect`` give connections that wait for a locked database cooperatively.
+
+    SQLite's busy handler sleeps in C; see :mod:`greenthreads.green.sqlite3`.
+    Connections made before patching keep blocking.  Nothing happens on a
+    Python built without ``sqlite3``.
+    """
+    try:
+        import sqlite3
+        import sqlite3.dbapi2
+    except ImportError:      # pragma: no cover - built without _sqlite3
+        return
+    from .green import sqlite3 as green_sqlite3
+    _patch_module(sqlite3, {'connect': green_sqlite3.connect})
+    _patch_module(sqlite3.dbapi2, {'connect': green_sqlite3.connect})
+
+
+# -------------------------------------------------------- multiprocessing
+def patch_multiprocessing():
+    """Make waiting for ``multiprocessing``'s locks and pipes park only the calling green thread.
+
+    ``multiprocessing.synchronize.SemLock``, under every Lock, RLock,
+    Semaphore, Condition, Event, Barrier, Queue and Pool, waits for a
+    semaphore in a real thread (see :mod:`greenthreads.green.multiprocessing`),
+    and ``multiprocessing.connection.Connection`` reads and writes its pipes
+    with the green ``os.read``/``os.write`` even if it was imported before
+    patching.  Each module is patched once it is imported: patching imports
+    neither.  Nothing happens where multiprocessing has no semaphores.
+    """
+    try:
+        from .green import multiprocessing as green_mp
+    except ImportError:      # pragma: no cover - no sem_open on this platform
+        return
+    green_mp.when_imported('multiprocessing.synchronize', lambda module: _patch_module(
+        module.SemLock, green_mp.SEMLOCK_METHODS))
+    green_mp.when_imported('multiprocessing.connection', lambda module: _patch_module(
+        module.Connection, green_mp.connection_methods(module.Connection)))
+
+
 # ------------------------------------------------------------ late patching
 class MonkeyPatchWarning(RuntimeWarning):
     """Patching came too late for some module: it kept a blocking original."""
@@ -366,7 +409,8 @@ def warn_about_early_copies():
 
 
 def patch_all(thread=True, time=True, socket=True, select=True, queue=True,
-              subprocess=True, ssl=True, os=True, signal=True):
+              subprocess=True, ssl=True, os=True, signal=True, sqlite3=True,
+              multiprocessing=True):
     """Apply every patcher asked for (all by default); idempotent.
 
     Each keyword governs the modules of its patcher; a false one leaves them
@@ -379,7 +423,10 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True,
     ``time``: ``time``; ``select``: ``select`` and ``selectors`` (as
     :func:`patch_select` alone: a selectors module left on epoll would block);
     ``socket``, ``queue``, ``subprocess``, ``ssl``, ``os``, ``signal``: the
-    module of that name (``signal`` also the handlers already installed).
+    module of that name (``signal`` also the handlers already installed);
+    ``sqlite3``: ``sqlite3`` and ``sqlite3.dbapi2``; ``multiprocessing``:
+    ``multiprocessing.synchronize`` and ``multiprocessing.connection``, once
+    imported.
 
     ``thread=True, time=False`` gives green threads with the real, blocking
     ``time.sleep`` (see :func:`patch_thread`).
@@ -402,4 +449,8 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True,
         patch_os()
     if signal:
         patch_signal()
+    if sqlite3:
+        patch_sqlite3()
+    if multiprocessing:
+        patch_multiprocessing()
     warn_about_early_copies()

@@ -13,9 +13,12 @@ waits for it instead of reporting a deadlock; idle workers are not counted as
 possible wakers.
 """
 
+import os
+import weakref
 from _queue import SimpleQueue   # the C queue: real blocking, never patched
 
-from ._hub import _uncounted_os_threads, _real_start_new_thread, _real_allocate_lock, _real_local
+from ._hub import (_uncounted_os_threads, _real_start_new_thread, _real_allocate_lock, _real_local,
+                   _real_thread_count, _real_get_ident, _main_os_ident)
 from ._park import Waiter, park, unpark
 
 __all__ = ['to_thread', 'ThreadPool', 'default_pool']
@@ -35,6 +38,12 @@ class ThreadPool:
         if max_workers < 1:
             raise ValueError('max_workers must be at least 1')
         self.max_workers = max_workers
+        self._reset()
+        _pools.add(self)
+
+    def _reset(self):
+        # Also in a forked child: none of the parent's workers exist there,
+        # and counting them would leave every new job queued for ever.
         self._jobs = SimpleQueue()
         self._lock = _real_lock()
         self._workers = 0
@@ -71,6 +80,24 @@ class ThreadPool:
             unpark(waiter, outcome)
             del job, fn, args, kwargs, waiter, outcome
 
+
+#: Every ThreadPool, to be emptied in a forked child.
+_pools = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    # Only the forking thread exists in the child: no worker, idle or busy,
+    # and no job queued in the parent (its caller did not survive the fork).
+    for pool in list(_pools):
+        pool._reset()
+    # _thread._count() still counts every thread the parent had started (as
+    # of 3.13): none of them can call into a hub now, but the forking thread
+    # itself, if it is one of them.
+    _uncounted_os_threads[0] = _real_thread_count() - (_real_get_ident() != _main_os_ident)
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 default_pool = ThreadPool()
 
