@@ -44,6 +44,19 @@ def run_script(code, *args, timeout=60, env_extra=None):
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
+def same_as_native(code, timeout=30):
+    """Run ``code`` natively and under the patch; assert both succeed and print the same; return it.
+
+    ``code`` patches when ``sys.argv[1] == 'patched'`` (it is passed 'native' or 'patched').
+    """
+    native = run_script(code, 'native', timeout=timeout)
+    patched = run_script(code, 'patched', timeout=timeout)
+    assert native.returncode == 0, native.stderr
+    assert patched.returncode == 0, patched.stderr
+    assert patched.stdout == native.stdout
+    return native.stdout
+
+
 def spawn(fn, *args, daemon=False, **kwargs):
     """Start a green thread running ``fn(*args, **kwargs)``; return it."""
     t = greenthreads.Thread(target=fn, args=args, kwargs=kwargs, daemon=daemon)

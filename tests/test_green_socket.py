@@ -10,7 +10,7 @@ import pytest
 
 import greenthreads
 from greenthreads.green import socket
-from conftest import run_script, spawn
+from conftest import run_script, same_as_native, spawn
 
 
 @pytest.fixture
@@ -457,8 +457,4 @@ def test_sockets_present_the_native_view():
     # MSG_DONTWAIT gets EAGAIN (it waited), a closed socket EBADF (ValueError
     # after a short read), SOCK_NONBLOCK means non-blocking, SocketType is the
     # C type, a failing offloaded call keeps no reference to its arguments.
-    native = run_script(_NATIVE_VIEW_SCRIPT, 'native', timeout=30)
-    patched = run_script(_NATIVE_VIEW_SCRIPT, 'patched', timeout=30)
-    assert native.returncode == 0, native.stderr
-    assert patched.returncode == 0, patched.stderr
-    assert patched.stdout.splitlines() == native.stdout.splitlines()
+    assert 'recv dontwait BlockingIOError 11' in same_as_native(_NATIVE_VIEW_SCRIPT)
