@@ -200,6 +200,10 @@ class _SemaphoreMethods:
         """
         if block is not True and block is not False:
             block = _blocking_arg(block)
+        return self._acquire_sem(block, timeout)
+
+    def _acquire_sem(self, block, timeout):
+        # One try without waiting, then (if asked to) the wait.
         sem = self.sem
         if sem.acquire(False, timeout):     # also checks ``timeout`` as the C call does
             return True
@@ -209,7 +213,10 @@ class _SemaphoreMethods:
             timeout = _seconds(timeout)
             if timeout <= 0:
                 return False
-        return _acquire_slowly(sem, timeout, self)
+        return self._wait_for_sem(timeout)
+
+    def _wait_for_sem(self, timeout):
+        return _acquire_slowly(self.sem, timeout, self)
 
 
 class _RecursiveMutexMethods(_SemaphoreMethods):
@@ -269,16 +276,10 @@ class _RecursiveMutexMethods(_SemaphoreMethods):
                 gate.release()
         return got
 
-    def _acquire_sem(self, block, timeout):
+    def _wait_for_sem(self, timeout):
+        # The real thread waits on a plain-semaphore twin: a recursive
+        # mutex taken there would be that thread's.
         sem = self.sem
-        if sem.acquire(False, timeout):
-            return True
-        if not block:
-            return False
-        if timeout is not None:
-            timeout = _seconds(timeout)
-            if timeout <= 0:
-                return False
         twin = self.twin
         if twin is None:
             twin = self.twin = _plain_twin(sem)
