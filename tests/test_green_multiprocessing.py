@@ -304,11 +304,8 @@ def test_the_unit_goes_to_the_caller_with_the_c_lock_saying_so():
     assert lock._semlock._get_value() == 1 and lock._semlock._count() == 0
 
 
-def test_an_interrupted_wait_gives_back_the_unit_that_comes_later():
-    sem = multiprocessing.Semaphore(0)
-    acquire, _ = cooperative_methods(sem._semlock)
-    out = []
-
+def _parked_waiter(acquire, out):
+    """A green thread parked in ``acquire()``; it appends the result, or 'stopped' if Stop is thrown in."""
     def waiter():
         try:
             out.append(acquire())
@@ -317,6 +314,14 @@ def test_an_interrupted_wait_gives_back_the_unit_that_comes_later():
     t = greenthreads.Thread(target=waiter)
     t.start()
     greenthreads.sleep(0.05)
+    return t
+
+
+def test_an_interrupted_wait_gives_back_the_unit_that_comes_later():
+    sem = multiprocessing.Semaphore(0)
+    acquire, _ = cooperative_methods(sem._semlock)
+    out = []
+    t = _parked_waiter(acquire, out)
     _hub_run(lambda: t._greenlet.throw(Stop))
     t.join()
     assert out == ['stopped']
@@ -329,15 +334,7 @@ def test_an_interrupted_wait_gives_back_the_unit_its_real_thread_already_took():
     sem = multiprocessing.Semaphore(0)
     acquire, _ = cooperative_methods(sem._semlock)
     out = []
-
-    def waiter():
-        try:
-            out.append(acquire())
-        except Stop:
-            out.append('stopped')
-    t = greenthreads.Thread(target=waiter)
-    t.start()
-    greenthreads.sleep(0.05)
+    t = _parked_waiter(acquire, out)
     sem.release()
     # The real thread takes the unit; its caller has not run since.
     assert _settle(lambda: sem.get_value() == 0)
