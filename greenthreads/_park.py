@@ -26,7 +26,7 @@ from operator import index as _index
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, READ, _real_get_ident, _real_rlock, _tls
+from ._hub import get_hub, HubBlockingError, peek_hub, READ, _real_get_ident, _real_rlock, _tls
 
 __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'sleep', 'yield_now', 'wait_fd',
            'io_ready', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
@@ -369,7 +369,12 @@ class WaitQueue:
 
 def yield_now():
     """Let every other runnable green thread run once, then continue."""
-    hub = get_hub()
+    hub = peek_hub()
+    if hub is None:
+        # No hub: no other green thread in this OS thread to let run.  Not
+        # creating one here keeps a probe (select with a zero timeout) from
+        # taking descriptor numbers the program expects to be free.
+        return
     glet = getcurrent()
     if glet is hub.greenlet:
         raise HubBlockingError('cannot yield from inside the greenthreads hub')

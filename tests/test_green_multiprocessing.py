@@ -45,6 +45,10 @@ def square(x):
 def leave(code):
     sys.exit(code)
 
+def echo(conn):
+    for item in iter(conn.recv, None):
+        conn.send(item * 2)
+
 def drain(q, out):
     total = 0
     for item in iter(q.get, None):
@@ -87,6 +91,17 @@ if __name__ == '__main__':
     print('queue', out.get(timeout=30))
     consumer.join()
     print('consumer', consumer.exitcode)
+
+    # A duplex Pipe is a socketpair whose descriptors the Connection reads
+    # with os.read: blocking, as natively, and cooperative in the parent.
+    mine, theirs = ctx.Pipe()
+    echoer = ctx.Process(target=echo, args=(theirs,))
+    echoer.start()
+    for item in (1, 'ab', [3]):
+        mine.send(item)
+        print('pipe', mine.recv(), mine.poll(0))
+    mine.send(None)
+    echoer.join()
 
     with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as ex:
         print('executor', list(ex.map(square, range(5))), ex.submit(square, 9).result(timeout=30))

@@ -396,3 +396,23 @@ def test_patched_selectors_default_to_the_green_epoll():
         'True True True', 'EpollSelector True True False',
         "EpollSelector [('a', 1)] 5 b'x'", "PollSelector [('a', 1)] 5 b'x'",
         "SelectSelector [('a', 1)] 5 b'x'", 'True', 'EpollSelector 3'], proc.stderr
+
+
+
+def test_a_first_probe_takes_no_descriptor_numbers():
+    # The scheduling point of a zero-timeout probe must not create the hub
+    # (its epoll fd and wake-up pipe) on the spot: that would give a number
+    # the program just closed a new life, and the probe no EBADF.
+    out = run_script('''
+import greenthreads.monkey; greenthreads.monkey.patch_all()
+import errno, os, select
+r, w = os.pipe()
+os.close(r)
+try:
+    select.select([r], [], [], 0)
+except OSError as exc:
+    print(errno.errorcode[exc.errno])
+print(os.pipe()[0] == r)
+''')
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ['EBADF', 'True']

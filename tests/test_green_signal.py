@@ -106,11 +106,14 @@ def test_pause_after_a_handler_ran_waits_for_the_next_signal():
     ''') == ['True', '2']
 
 
-def test_functions_report_the_native_module():
+def test_python_functions_report_the_signal_module():
+    # As CPython's test_signal requires of every non-builtin function in signal.
     assert _run('''
-        import _signal
-        print(signal.signal.__module__, signal.getsignal.__module__, signal.pause.__module__)
-    ''') == ['signal', 'signal', '_signal']
+        import inspect
+        print(sorted({f.__module__ for f in vars(signal).values()
+                      if inspect.isroutine(f) and not inspect.isbuiltin(f)}))
+        print(inspect.isbuiltin(signal.pause))
+    ''') == ["['signal']", 'False']
 
 
 def test_only_the_main_thread_may_set_handlers():

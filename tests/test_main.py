@@ -304,3 +304,15 @@ def test_threading_http_server_5000_keepalive_connections_one_os_thread():
     proc = run_main(os.path.join(SCRIPTS, 'http_server.py'), '5000', timeout=280)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ['5000', 'True', '1'], proc.stderr[-3000:]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('program', ['waitress_app.py', 'smtp_pool.py'])
+def test_unmodified_programs_print_what_they_print_natively(program):
+    path = os.path.join(SCRIPTS, program)
+    native = run_python(path, timeout=100)
+    assert native.returncode == 0, native.stderr[-3000:]
+    assert len(native.stdout.splitlines()) > 50, native.stdout
+    patched = run_main(path, timeout=100)
+    assert patched.returncode == 0, patched.stderr[-3000:]
+    assert patched.stdout == native.stdout

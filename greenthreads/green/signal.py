@@ -134,8 +134,9 @@ def rewrap_installed():
             continue
 
 
-# The module each function reports is the one its native counterpart does
-# (``signal.signal`` is Python code in ``signal``, ``pause`` C in ``_signal``).
+# Functions of the ``signal`` module written in Python report it as their
+# module (CPython's test_signal checks every non-builtin one, for pydoc); the
+# C ones report ``_signal``, but ours are Python functions in its place.
 for _function in (signal, getsignal, pause):
-    _function.__module__ = getattr(_signal, _function.__name__).__module__
+    _function.__module__ = 'signal'
 del _function

@@ -234,6 +234,19 @@ class socket(_std.socket):
                 hub.close_fd(fd)
         _ss.close(self)
 
+    def detach(self):
+        """Give up the descriptor without closing it; return it.
+
+        Whoever takes it over (``multiprocessing.Pipe`` hands a socketpair's
+        to ``os.read``/``os.write``) gets it in the mode a native socket
+        would leave it in: blocking, unless a timeout or non-blocking mode
+        was set.  Only while a green socket owns it is it non-blocking
+        underneath.
+        """
+        if self._gt_timeout is None and self.fileno() >= 0:
+            _csock.setblocking(self, True)
+        return super().detach()
+
     def dup(self):
         """A new cooperative socket on a duplicate of the descriptor (same timeout)."""
         sock = socket(self.family, self.type, self.proto, fileno=_std.dup(self.fileno()))
