@@ -152,6 +152,8 @@ class Hub:
         self.on_error = None
         self._owns_wakeup_fd = False
         self._wake_w_before_fork = None
+        self._stalled = False      # in _stalled_hubs (see _stall)
+        self._suspect = None       # _os_epoch when this hub last found itself alone
         self._open_fds()
 
     def _open_fds(self):
@@ -212,6 +214,14 @@ class Hub:
         self.outside_refs = 0
         self.main_calls.clear()
         self.main_glet = getcurrent()      # the forking green thread
+        # No other OS thread exists in the child, stalled or not (and none
+        # will release the lock if one held it at the fork).
+        global _stalled_lock
+        _stalled_lock = _real_allocate_lock()
+        _stalled_hubs.clear()
+        self._stalled = False
+        self._suspect = None
+        _main_hub[0] = self
         self._open_fds()
 
     # ----------------------------------------------------------- scheduling
@@ -310,6 +320,8 @@ class Hub:
     def call_threadsafe(self, callback, arg=None):
         """Schedule ``callback(arg)`` on this hub from any OS thread and wake the hub."""
         self._threadsafe.append((callback, arg))
+        if self._stalled:
+            self._unstall()
         if not self._wake_pending:
             # Under the lock, so close() cannot free the fd number (for
             # somebody else's file to take) between our check and our write.
@@ -486,6 +498,8 @@ class Hub:
             #    cannot be starved by threads that keep yielding.  (Parking
             #    threads may also take entries themselves: see direct_budget.)
             self.direct_budget = _DIRECT_BUDGET
+            if ready:
+                self._suspect = None     # something ran: not alone (see _alone)
             for _ in range(len(ready)):
                 if not ready:
                     break
@@ -517,18 +531,30 @@ class Hub:
                 timeout = min(max(timers[0][0] - _monotonic(), 0.0), _MAX_POLL)
             elif threadsafe:
                 continue
-            elif self._io_waiters or self.outside_refs or not self.is_main_os_thread \
-                    or self._signal_may_wake():
-                # Something outside can still make work: wait for it.  (The
-                # main OS thread can always call into another thread's hub.)
+            elif self._io_waiters:
                 timeout = -1
-            elif _real_thread_count() - _uncounted_os_threads[0] > 0:
-                # Another OS thread might call in, or might end without doing
-                # so: wait, but look again now and then.
-                timeout = _OUTSIDE_RECHECK
+            elif not self.is_main_os_thread:
+                # Only another OS thread can make work now (the main one may
+                # still): wait for it, counted as stalled unless outside work
+                # of our own is in flight.
+                if not self.outside_refs and not self._stall():
+                    continue            # a call came in meanwhile
+                timeout = -1
             else:
-                self._deadlock()
-                continue
+                alone = self._alone()
+                if alone is False:
+                    # A pool job (or a foreign thread parked on our primitives)
+                    # reports back when done, and a worker that stalls says so;
+                    # any other OS thread might call in, or end without doing
+                    # so: look again now and then.
+                    timeout = -1 if self.outside_refs else _OUTSIDE_RECHECK
+                elif self._signal_may_wake():
+                    timeout = -1
+                elif alone:
+                    self._deadlock()
+                    continue
+                else:
+                    timeout = _OUTSIDE_RECHECK    # not sure yet: see _alone
             if self._unsure:
                 guessed = self._check_unsure()
                 if guessed:
@@ -539,6 +565,11 @@ class Hub:
                 events = self._poll(timeout)
             except InterruptedError:  # pragma: no cover - PEP 475 retries for us
                 continue
+            finally:
+                if self._stalled:
+                    self._unstall()
+            if events:
+                self._suspect = None
             if guessed:
                 events += guessed
             # 5. Fire the interests each event satisfies (inline: this runs
@@ -600,6 +631,52 @@ class Hub:
         self._cancelled = 0
 
     # ------------------------------------------------------------- deadlock
+    def _alone(self):
+        """Whether no other OS thread can ever call into this (idle) hub again.
+
+        True is a deadlock.  With stalled hubs or outside work in flight the
+        verdict must come out the same twice in a row, with nothing run here
+        and nothing changed elsewhere in between (a worker may be just
+        handing back a result or taking a job, a call just reaching a
+        stalled hub): the first time it is None, "look again in a while".
+        """
+        with _stalled_lock:
+            if _others_may_run():
+                self._suspect = None
+                return False
+            if not _stalled_hubs and not self.outside_refs:
+                return True
+            epoch = _os_epoch[0]
+        if self._suspect == epoch:
+            return True
+        self._suspect = epoch
+        return None
+
+    def _stall(self):
+        """Count this hub as stalled before it waits for ever; False if a call came in meanwhile.
+
+        If that leaves no OS thread able to run, the main OS thread's hub
+        is told: it may be idle, waiting for the work this thread was doing.
+        """
+        with _stalled_lock:
+            if self._threadsafe:
+                return False
+            _stalled_hubs.add(self)
+            self._stalled = True
+            _os_epoch[0] += 1
+            stuck = not _others_may_run()
+        main = _main_hub[0]
+        if stuck and main is not None and main is not self:
+            main.call_threadsafe(_look_again)
+        return True
+
+    def _unstall(self):
+        with _stalled_lock:
+            if self._stalled:
+                _stalled_hubs.discard(self)
+                self._stalled = False
+                _os_epoch[0] += 1
+
     def _signal_may_wake(self):
         """Could a Python signal handler run and wake a green thread?
 
@@ -692,7 +769,9 @@ def get_hub():
         return _tls.hub
     except AttributeError:
         hub = _tls.hub = Hub()
-        if not hub.is_main_os_thread:
+        if hub.is_main_os_thread:
+            _main_hub[0] = hub
+        else:
             _tls.closer = _HubCloser(hub)
         for hook in _new_hub_hooks:
             hook(hub)
@@ -714,6 +793,32 @@ def peek_hub():
 
 #: [number of live OS threads that cannot call into a hub: idle pool workers]
 _uncounted_os_threads = [0]
+
+# --- Other OS threads that could still make progress.  A hub with nothing
+# left to run asks this before it declares a deadlock.
+#: [pool workers started but not yet counted by _thread._count()]
+_starting_os_threads = [0]
+#: Hubs of other OS threads waiting for ever for a call from another OS
+#: thread (no timer, I/O or outside work of their own could wake them): like
+#: idle pool workers, they can wake nobody until somebody calls them.  A hub
+#: leaves the set as soon as a call is made to it (see Hub.call_threadsafe).
+_stalled_hubs = set()
+_stalled_lock = _real_allocate_lock()
+#: [changes so far to what the above describe]: a verdict of "nobody can run"
+#: stands only if nothing changed while it was checked twice (see Hub._alone).
+_os_epoch = [0]
+#: [the main OS thread's hub], which a stalling hub asks to look again.
+_main_hub = [None]
+
+
+def _others_may_run():
+    """Whether another OS thread may still run and call into a hub (call under _stalled_lock)."""
+    return (_real_thread_count() + _starting_os_threads[0] - _uncounted_os_threads[0]
+            - len(_stalled_hubs)) > 0
+
+
+def _look_again(_):
+    """Nothing to do: being called makes an idle hub re-check whether it is alone."""
 
 #: Callables run with every newly created hub (the thread layer installs its
 #: deadlock reporter and error handler here).

@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 
-from ._hub import DeadlockError, _new_hub_hooks
+from ._hub import DeadlockError, _new_hub_hooks, _stalled_hubs, _stalled_lock
 from ._locks import RLock
 from ._park import waiter_of as _waiter_of, PARKED
 from ._threads import Thread, _active
@@ -63,16 +63,50 @@ def blocked_threads():
     return out
 
 
+def _where(frame):
+    user = _user_frame(frame)
+    if user is None:
+        return ''
+    return f'  [{user.f_code.co_filename}:{user.f_lineno} in {user.f_code.co_name}]'
+
+
+def _user_stack(frame):
+    """``frame``'s stack as traceback text, without this package's frames."""
+    entries = [entry for entry in traceback.extract_stack(frame)
+               if os.path.dirname(os.path.abspath(entry.filename)) != _PACKAGE_DIR]
+    return ''.join(traceback.format_list(entries))
+
+
 def deadlock_error(hub):
-    """Build the DeadlockError naming each blocked thread, what it waits on and where."""
+    """Build the DeadlockError naming each blocked thread, what it waits on and where.
+
+    Other OS threads stuck waiting for green threads (a pool job waiting on
+    an Event only a blocked green thread would set) are listed too, each
+    with its stack: nothing else would show where they wait.
+    """
     lines = ['every green thread is blocked and nothing can wake them:']
     for thread, waiter, frame in blocked_threads():
-        where = ''
-        user = _user_frame(frame)
-        if user is not None:
-            where = f'  [{user.f_code.co_filename}:{user.f_lineno} in {user.f_code.co_name}]'
-        lines.append(f'  {thread!r} waits on {_describe(waiter.reason)}{where}')
+        lines.append(f'  {thread!r} waits on {_describe(waiter.reason)}{_where(frame)}')
+    with _stalled_lock:
+        stalled = list(_stalled_hubs)
+    for other in stalled:
+        frame = other.main_glet.gr_frame
+        waiter = _waiter_of(frame)
+        if waiter is None or waiter.state != PARKED:
+            continue
+        kind = ' (a thread pool worker)' if _is_pool_worker(frame) else ''
+        lines.append(f'  OS thread {other.thread_ident}{kind} waits on '
+                     f'{_describe(waiter.reason)}{_where(frame)}')
+        lines.extend('    ' + line for line in _user_stack(frame).rstrip('\n').split('\n'))
     return DeadlockError('\n'.join(lines))
+
+
+def _is_pool_worker(frame):
+    from . import pool
+    code = pool.ThreadPool._work.__code__
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back
+    return frame is not None
 
 
 def format_all():

@@ -28,6 +28,7 @@ import threading as _threading
 from . import _green_thread as green_thread
 from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
+from ._hub import get_hub
 
 __all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select',
            'patch_selectors', 'patch_queue', 'patch_subprocess', 'patch_ssl', 'patch_os',
@@ -454,3 +455,8 @@ def patch_all(thread=True, time=True, socket=True, select=True, queue=True,
     if multiprocessing:
         patch_multiprocessing()
     warn_about_early_copies()
+    # The hub's descriptors (poller, wake-up pipe) are taken now, with the
+    # interpreter's own, rather than at some first wait in the middle of the
+    # program, where they would take numbers it just closed and leave holes
+    # it does not expect (CPython's test_os finds no two consecutive fds).
+    get_hub()

@@ -17,8 +17,9 @@ import os
 import weakref
 from _queue import SimpleQueue   # the C queue: real blocking, never patched
 
-from ._hub import (_uncounted_os_threads, _real_start_new_thread, _real_allocate_lock, _real_local,
-                   _real_thread_count, _real_get_ident, _main_os_ident)
+from ._hub import (_uncounted_os_threads, _starting_os_threads, _os_epoch, _real_start_new_thread,
+                   _real_allocate_lock, _real_local, _real_thread_count, _real_get_ident,
+                   _main_os_ident)
 from ._park import Waiter, park, unpark
 
 __all__ = ['to_thread', 'ThreadPool', 'default_pool']
@@ -57,21 +58,27 @@ class ThreadPool:
             # A worker per queued job, up to the bound: idle ones take jobs first.
             if self._queued > self._idle and self._workers < self.max_workers:
                 self._workers += 1
+                # Counted as able to run until _thread._count() counts it.
+                _starting_os_threads[0] += 1
                 _start_real_thread(self._work, ())
         self._jobs.put((fn, args, kwargs, waiter))
 
     def _work(self):
         _worker.pool = self
         jobs = self._jobs
+        with self._lock:
+            _starting_os_threads[0] -= 1
         while True:
             with self._lock:
                 self._idle += 1
                 _uncounted_os_threads[0] += 1
+                _os_epoch[0] += 1
             job = jobs.get()
             with self._lock:
                 self._idle -= 1
                 self._queued -= 1
                 _uncounted_os_threads[0] -= 1
+                _os_epoch[0] += 1
             fn, args, kwargs, waiter = job
             try:
                 outcome = (True, fn(*args, **kwargs))
@@ -94,12 +101,24 @@ def _after_fork_in_child():
     # of 3.13): none of them can call into a hub now, but the forking thread
     # itself, if it is one of them.
     _uncounted_os_threads[0] = _real_thread_count() - (_real_get_ident() != _main_os_ident)
+    _starting_os_threads[0] = 0
 
 
 if hasattr(os, 'register_at_fork'):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 default_pool = ThreadPool()
+
+
+class _Job:
+    """What a green thread in :func:`to_thread` waits on (as deadlock reports name it)."""
+    __slots__ = ('fn',)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __repr__(self):
+        return f'to_thread({getattr(self.fn, "__qualname__", self.fn)!s})'
 
 
 def to_thread(fn, /, *args, **kwargs):
@@ -114,7 +133,7 @@ def to_thread(fn, /, *args, **kwargs):
     """
     if getattr(_worker, 'pool', None) is not None:
         return fn(*args, **kwargs)
-    waiter = Waiter(fn)
+    waiter = Waiter(_Job(fn))
     hub = waiter.hub
     hub.outside_refs += 1
     try:

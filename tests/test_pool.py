@@ -97,3 +97,48 @@ def test_getfqdn_from_more_threads_than_workers_under_the_patch():
         print(len(names), any(t.is_alive() for t in threads), len(set(names)))
     ''', timeout=60)
     assert proc.stdout.split() == ['30', 'False', '1'], proc.stderr[-2000:]
+
+
+_WORKERS_WAIT_ON_GREEN = '''
+    import greenthreads.monkey; greenthreads.monkey.patch_all()
+    import sys, threading, time
+    from greenthreads.pool import to_thread
+    gate = threading.Event()
+
+    def job(i):
+        gate.wait()              # a green wait, in a pool worker
+        return i
+
+    results = []
+    threads = [threading.Thread(target=lambda i=i: results.append(to_thread(job, i)))
+               for i in range(10)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    if sys.argv[1] == 'stuck':
+        to_thread(gate.set)      # an 11th job: every worker is taken, waiting on the gate
+    else:
+        threading.Timer(0.6, gate.set).start()
+    for t in threads:
+        t.join()
+    print(sorted(results) == list(range(10)))
+'''
+
+
+@pytest.mark.timeout(60)
+def test_workers_waiting_on_green_threads_that_wait_on_the_pool_are_a_reported_deadlock():
+    proc = run_script(_WORKERS_WAIT_ON_GREEN, 'stuck', timeout=30)
+    assert proc.returncode == 1, proc
+    # (Then, at exit, the threads that cannot finish are reported again.)
+    report = proc.stderr[proc.stderr.index('greenthreads.DeadlockError'):].split('\ngreenthreads: ')[0]
+    assert 'MainThread' in report and 'waits on to_thread(Event.set)' in report
+    assert report.count('waits on to_thread(job)') == 10
+    # Each worker, with where it waits and its stack.
+    assert report.count('(a thread pool worker) waits on <greenthreads.Event') == 10
+    assert report.count('File "<string>", line 8, in job') == 10
+
+
+@pytest.mark.timeout(60)
+def test_workers_waiting_on_green_threads_are_no_deadlock_while_a_timer_can_free_them():
+    proc = run_script(_WORKERS_WAIT_ON_GREEN, 'timer', timeout=30)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, 'True\n', '')
