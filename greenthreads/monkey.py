@@ -288,11 +288,13 @@ def patch_ssl():
 
 # --------------------------------------------------------------------- os
 def patch_os():
-    """Make ``os.read``, ``os.write`` (pipes, sockets, ttys) and ``os.waitpid`` cooperative."""
+    """Make ``os.read``, ``os.write`` (pipes, sockets, ttys), ``os.sendfile`` and ``os.waitpid`` cooperative."""
     import os
     from .green import os as green_os
-    _patch_module(os, {'read': green_os.read, 'write': green_os.write,
-                       'waitpid': green_os.waitpid})
+    replacements = {'read': green_os.read, 'write': green_os.write, 'waitpid': green_os.waitpid}
+    if hasattr(os, 'sendfile'):
+        replacements['sendfile'] = green_os.sendfile
+    _patch_module(os, replacements)
 
 
 # ------------------------------------------------------------- subprocess

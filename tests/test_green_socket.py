@@ -458,3 +458,59 @@ def test_sockets_present_the_native_view():
     # after a short read), SOCK_NONBLOCK means non-blocking, SocketType is the
     # C type, a failing offloaded call keeps no reference to its arguments.
     assert 'recv dontwait BlockingIOError 11' in same_as_native(_NATIVE_VIEW_SCRIPT)
+
+
+_FD_MODE_SCRIPT = '''
+import sys
+if sys.argv[1] == 'patched':
+    import greenthreads.monkey
+    greenthreads.monkey.patch_all()
+import fcntl, os, socket, tempfile, threading
+
+def mode(sock):
+    blocking = not fcntl.fcntl(sock.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
+    return f'{sock.gettimeout()} {sock.getblocking()} fd-blocking={blocking}'
+
+srv = socket.create_server(('127.0.0.1', 0))
+print('listening', mode(srv))
+for change in ('settimeout', 'setblocking'):
+    for value in ((2.5, 0, None) if change == 'settimeout' else (False, True)):
+        getattr(srv, change)(value)
+        print(change, value, mode(srv))
+cli = socket.create_connection(srv.getsockname())
+conn, _ = srv.accept()
+print('connected', mode(cli), '| accepted', mode(conn))
+print('dup', mode(conn.dup()))
+a, b = socket.socketpair()
+print('pair', mode(a))
+print('nonblock type', mode(socket.socket(type=socket.SOCK_STREAM | socket.SOCK_NONBLOCK)))
+socket.setdefaulttimeout(3)
+print('default timeout', mode(socket.socket()))
+socket.setdefaulttimeout(None)
+
+# os.sendfile to a blocking socket whose reader is another thread.
+data = os.urandom(3 << 20)
+with tempfile.TemporaryFile() as f:
+    f.write(data)
+    f.flush()
+    got = bytearray()
+    def reader():
+        while len(got) < len(data):
+            got.extend(b.recv(1 << 16))
+    t = threading.Thread(target=reader)
+    t.start()
+    offset = 0
+    while offset < len(data):
+        offset += os.sendfile(a.fileno(), f.fileno(), offset, len(data) - offset)
+    t.join()
+    print('sendfile', offset == len(data), bytes(got) == data, mode(a))
+print('detached', not fcntl.fcntl(a.detach(), fcntl.F_GETFL) & os.O_NONBLOCK)
+'''
+
+
+def test_the_descriptor_is_in_the_native_mode_and_sendfile_to_it_parks():
+    # A child process, os.read on a detached descriptor, or fcntl sees the
+    # mode it would natively; no call blocks the OS thread all the same.
+    out = same_as_native(_FD_MODE_SCRIPT)
+    assert 'listening None True fd-blocking=True' in out
+    assert 'sendfile True True None True fd-blocking=True' in out

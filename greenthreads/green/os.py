@@ -1,10 +1,12 @@
-"""Cooperative ``os.read``, ``os.write`` and ``os.waitpid``.
+"""Cooperative ``os.read``, ``os.write``, ``os.sendfile`` and ``os.waitpid``.
 
 ``read``/``write`` on a pipe, socket or terminal wait for readiness on the
 hub's poller first, so only the calling green thread waits; regular files
 (which are always "ready" and cannot be polled) are read and written
-directly, as before.  ``waitpid`` waits on a pidfd for a specific child and
-otherwise checks back with short cooperative sleeps.
+directly, as before.  ``sendfile`` to a blocking socket sends what fits
+without waiting, then parks until there is room.  ``waitpid`` waits on a
+pidfd for a specific child and otherwise checks back with short
+cooperative sleeps.
 """
 
 import fcntl as _fcntl
@@ -15,10 +17,11 @@ import time
 from .._hub import READ, WRITE, ready_now
 from .._park import wait_fd, sleep
 
-__all__ = ['read', 'write', 'waitpid']
+__all__ = ['read', 'write', 'sendfile', 'waitpid']
 
 _real_read = _std.read
 _real_write = _std.write
+_real_sendfile = getattr(_std, 'sendfile', None)
 _real_waitpid = _std.waitpid
 _monotonic = time.monotonic
 
@@ -79,6 +82,29 @@ def write(fd, data, /):
         total += _real_write(fd, view[total:total + _PIPE_BUF])
         if total >= len(view):
             return total
+
+
+def sendfile(out_fd, in_fd, offset, count):
+    """``os.sendfile`` that parks only the calling green thread while ``out_fd`` has no room.
+
+    To a blocking descriptor, each call is made with it switched to
+    non-blocking for just that call (sendfile takes no MSG_DONTWAIT), so it
+    sends what fits at once and returns that count, as sendfile may; if
+    nothing fits, it waits for room first.  A non-blocking ``out_fd`` gets
+    the real call (and its EAGAIN), as natively.
+    """
+    flags = _fcntl.fcntl(out_fd, _fcntl.F_GETFL)
+    if flags & _std.O_NONBLOCK:
+        return _real_sendfile(out_fd, in_fd, offset, count)
+    while True:
+        _fcntl.fcntl(out_fd, _fcntl.F_SETFL, flags | _std.O_NONBLOCK)
+        try:
+            return _real_sendfile(out_fd, in_fd, offset, count)
+        except BlockingIOError:
+            pass
+        finally:
+            _fcntl.fcntl(out_fd, _fcntl.F_SETFL, flags)
+        wait_fd(out_fd, WRITE)
 
 
 def waitpid(pid, options, /):

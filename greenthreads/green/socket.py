@@ -1,9 +1,12 @@
 """Cooperative sockets: the ``socket`` module's API; blocking calls park only the caller.
 
-:class:`socket` is a subclass of the stdlib ``socket.socket``.  The file
-descriptor underneath is always non-blocking; the timeout the user sets
-(``settimeout``/``setblocking``/``setdefaulttimeout``) is kept here and
-applied while parked on the hub's poller, so:
+:class:`socket` is a subclass of the stdlib ``socket.socket``.  The timeout
+the user sets (``settimeout``/``setblocking``/``setdefaulttimeout``) is kept
+here and applied while parked on the hub's poller; the descriptor is in the
+mode a native socket's would be (blocking in blocking mode, non-blocking
+with a timeout), and no call ever blocks the OS thread: reads and writes
+pass ``MSG_DONTWAIT``, and accept and connect switch a blocking descriptor to
+non-blocking for the one call.  So:
 
 * blocking mode waits as long as it takes, parking only the calling thread;
 * timeout mode raises ``TimeoutError('timed out')`` (``socket.timeout``) after
@@ -36,6 +39,7 @@ _csock = _socket.socket
 _csock_type = _csock.type.__get__
 _csock_recv = _csock.recv
 _csock_recv_into = _csock.recv_into
+_csock_send = _csock.send
 _new_key = itertools.count(1).__next__
 
 
@@ -44,12 +48,17 @@ class socket(_std.socket):
 
     __slots__ = ('_gt_timeout', '_gt_key', '_gt_stream', '_gt_drained')
 
+    #: Whether the descriptor's mode follows the timeout as natively.  Not
+    #: for TLS (green.ssl): OpenSSL reads and writes the descriptor itself,
+    #: and only a non-blocking one lets it say "want read" instead of blocking.
+    _gt_native_fd_mode = True
+
     def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
         super().__init__(family, type, proto, fileno)
         # What CPython would give a new socket: the default timeout, or
         # non-blocking mode when the type asked for it.
         self._gt_timeout = _csock.gettimeout(self)
-        _csock.setblocking(self, False)
+        self._gt_set_mode()
         # Names this socket's registrations in the hub (see Hub.add_io).
         self._gt_key = _new_key()
         # A stream socket whose last read came back short has (very likely)
@@ -58,12 +67,18 @@ class socket(_std.socket):
         self._gt_stream = _csock_type(self) == SOCK_STREAM
         self._gt_drained = False
 
-    # -- the user-visible timeout (the fd itself stays non-blocking)
+    # -- the user-visible timeout.  The C object's own is None (the fd
+    #    blocking) in blocking mode and 0.0 otherwise: never a positive one,
+    #    with which C would wait in poll(2) itself.
+    def _gt_set_mode(self):
+        if self._gt_timeout is not None or not self._gt_native_fd_mode:
+            _csock.setblocking(self, False)
+
     def settimeout(self, value):
         """Set the timeout: None blocks, 0 is non-blocking, > 0 is seconds."""
-        _csock.settimeout(self, value)          # CPython's own validation
+        _csock.settimeout(self, value)          # CPython's own validation, and the fd mode
         self._gt_timeout = _csock.gettimeout(self)
-        _csock.setblocking(self, False)
+        self._gt_set_mode()
 
     def gettimeout(self):
         """The timeout in seconds, or None in blocking mode."""
@@ -71,7 +86,8 @@ class socket(_std.socket):
 
     def setblocking(self, flag):
         """Blocking (timeout None) or non-blocking (timeout 0.0) mode."""
-        _csock.setblocking(self, False)     # the fd stays non-blocking; raises as CPython on a bad fd
+        # Raises as CPython on a bad fd.
+        _csock.setblocking(self, bool(flag) and self._gt_native_fd_mode)
         self._gt_timeout = None if flag else 0.0
 
     def getblocking(self):
@@ -124,11 +140,12 @@ class socket(_std.socket):
         if self._gt_drained:
             self._gt_wait_drained()
         try:
-            data = _csock_recv(self, bufsize, flags)
+            data = _csock_recv(self, bufsize,
+                               flags | _DONTWAIT if flags.__class__ is int else _nowait(flags))
         except BlockingIOError:
             if self._gt_timeout == 0.0 or flags & _DONTWAIT:
                 raise
-            data = self._gt_retry(_csock_recv, READ, (bufsize, flags))
+            data = self._gt_retry(_csock_recv, READ, (bufsize, _nowait(flags)))
         if self._gt_stream and not flags and 0 < len(data) < bufsize:
             self._gt_drained = True
         return data
@@ -139,11 +156,12 @@ class socket(_std.socket):
         if self._gt_drained:
             self._gt_wait_drained()
         try:
-            got = _csock_recv_into(self, buffer, nbytes, flags)
+            got = _csock_recv_into(self, buffer, nbytes,
+                                   flags | _DONTWAIT if flags.__class__ is int else _nowait(flags))
         except BlockingIOError:
             if self._gt_timeout == 0.0 or flags & _DONTWAIT:
                 raise
-            got = self._gt_retry(_csock_recv_into, READ, (buffer, nbytes, flags))
+            got = self._gt_retry(_csock_recv_into, READ, (buffer, nbytes, _nowait(flags)))
         if self._gt_stream and got and not flags and \
                 got < (nbytes or (buffer.nbytes if buffer.__class__ is memoryview else len(buffer))):
             self._gt_drained = True
@@ -164,6 +182,27 @@ class socket(_std.socket):
         if self._gt_timeout is None and fd >= 0:
             wait_fd(fd, READ, None, self._gt_key, True)
 
+    def send(self, data, flags=0):
+        try:
+            return _csock_send(self, data,
+                               flags | _DONTWAIT if flags.__class__ is int else _nowait(flags))
+        except BlockingIOError:
+            if self._gt_timeout == 0.0 or flags & _DONTWAIT:
+                raise
+        return self._gt_retry(_csock_send, WRITE, (data, _nowait(flags)))
+
+    send.__doc__ = _csock.send.__doc__
+
+    def _accept(self):
+        try:
+            return _accept_nowait(self)
+        except BlockingIOError:
+            if self._gt_timeout == 0.0:
+                raise
+        return self._gt_retry(_accept_nowait, READ, ())
+
+    _accept.__doc__ = _csock._accept.__doc__
+
     def accept(self):
         """Wait for a connection; return ``(conn, address)`` with a cooperative ``conn``."""
         fd, addr = self._accept()
@@ -177,12 +216,14 @@ class socket(_std.socket):
         """Send all of ``data``; the timeout bounds the whole call."""
         timeout = self._gt_timeout
         deadline = None if timeout is None else _monotonic() + timeout
+        user_flags = flags
+        flags = flags | _DONTWAIT if flags.__class__ is int else _nowait(flags)
         try:
             sent = _csock.send(self, data, flags)
             if data.__class__ is bytes and sent == len(data):
                 return              # the usual case: no memoryview needed
         except BlockingIOError:
-            if timeout == 0.0 or flags & _DONTWAIT:
+            if timeout == 0.0 or user_flags & _DONTWAIT:
                 raise
             sent = -1               # wait first
         with memoryview(data) as view, view.cast('B') as byte_view:
@@ -195,7 +236,7 @@ class socket(_std.socket):
                     sent += _csock.send(self, byte_view[sent:], flags)
                     continue
                 except BlockingIOError:
-                    if timeout == 0.0 or flags & _DONTWAIT:
+                    if timeout == 0.0 or user_flags & _DONTWAIT:
                         raise
                 self._gt_wait(WRITE, deadline, True)
 
@@ -213,7 +254,7 @@ class socket(_std.socket):
             return errno.EAGAIN
 
     def _gt_connect(self, address):
-        err = _csock.connect_ex(self, address)
+        err = _nonblocking_call(self, _csock.connect_ex, address)
         if err in (0, errno.EISCONN):
             return 0
         timeout = self._gt_timeout
@@ -244,7 +285,10 @@ class socket(_std.socket):
         underneath.
         """
         if self._gt_timeout is None and self.fileno() >= 0:
-            _csock.setblocking(self, True)
+            try:
+                _csock.setblocking(self, True)
+            except OSError:
+                pass        # not a descriptor (any more): nothing to hand over
         return super().detach()
 
     def dup(self):
@@ -254,22 +298,68 @@ class socket(_std.socket):
         return sock
 
 
+_DONTWAIT = getattr(_socket, 'MSG_DONTWAIT', 0)
+_index = __import__('operator').index
+
+
+def _nowait(flags):
+    """``flags`` with MSG_DONTWAIT: the call fails with EAGAIN instead of blocking the OS thread.
+
+    A value C would refuse is passed on as it is, for C's own error.
+    """
+    if flags.__class__ is int:
+        return flags | _DONTWAIT
+    try:
+        return _index(flags) | _DONTWAIT
+    except TypeError:
+        return flags
+
+
+def _given(flags):
+    """The flags the user gave, as an int (0 for a value C will refuse)."""
+    try:
+        return _index(flags)
+    except TypeError:
+        return 0
+
+
+def _nonblocking_call(sock, method, *args):
+    """``method(sock, *args)`` with the descriptor non-blocking for the call (accept, connect).
+
+    They take no MSG_DONTWAIT; in blocking mode the descriptor is blocking,
+    as natively, and is switched for just this call.
+    """
+    if _csock.gettimeout(sock) is not None:
+        return method(sock, *args)
+    _csock.setblocking(sock, False)
+    try:
+        return method(sock, *args)
+    finally:
+        _csock.setblocking(sock, True)
+
+
+def _accept_nowait(sock):
+    return _nonblocking_call(sock, _csock._accept)
+
+
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EAGAIN, errno.EALREADY}
 
 
-def _io_method(name, event, flags_at):
-    """``socket.name``: try the call at once; only on EAGAIN go and wait.
+def _io_method(name, event, signature):
+    """``socket.name``: try the call at once (MSG_DONTWAIT added); only on EAGAIN go and wait.
 
-    ``flags_at(args)`` finds the call's flags: one that asked for
-    MSG_DONTWAIT gets the EAGAIN, as natively.
+    ``signature(args)`` gives the call's arguments with MSG_DONTWAIT added to
+    its flags (missing defaults filled in), and the flags the user gave: a
+    call that asked for MSG_DONTWAIT itself gets the EAGAIN, as natively.
     """
     method = getattr(_csock, name)
 
     def call(self, *args):
+        args, flags = signature(args)
         try:
             return method(self, *args)
         except BlockingIOError:
-            if self._gt_timeout == 0.0 or flags_at(args) & _DONTWAIT:
+            if self._gt_timeout == 0.0 or flags & _DONTWAIT:
                 raise
         return self._gt_retry(method, event, args)
     call.__name__ = name
@@ -278,27 +368,55 @@ def _io_method(name, event, flags_at):
     return call
 
 
-_DONTWAIT = getattr(_socket, 'MSG_DONTWAIT', 0)
+def _flags_at(index, defaults):
+    """The signature of a call taking its flags as positional argument ``index``.
+
+    ``defaults`` are C's values for the optional arguments just before the
+    flags.  A call with too few or too many arguments goes to C unchanged,
+    for C's own error.
+    """
+    required = index - len(defaults)
+
+    def signature(args):
+        given = len(args)
+        if given < required or given > index + 1:
+            return args, 0
+        if given <= index:
+            return args + defaults[given - required:] + (_DONTWAIT,), 0
+        flags = args[index]
+        return args[:index] + (_nowait(flags),), _given(flags)
+    return signature
 
 
-def _arg(index):
-    # The flags argument at ``index`` of a call's positional arguments (0 if absent).
-    return lambda args: args[index] if len(args) > index and isinstance(args[index], int) else 0
+def _sendto_signature(args):
+    # sendto(data, address) or sendto(data, flags, address)
+    if len(args) == 2:
+        return (args[0], _DONTWAIT, args[1]), 0
+    if len(args) == 3:
+        flags = args[1]
+        return (args[0], _nowait(flags), args[2]), _given(flags)
+    return args, 0
 
 
-# Where each call takes its flags: recvfrom(bufsize, flags),
-# recvfrom_into(buffer, nbytes, flags), recvmsg(bufsize, ancbufsize, flags),
-# recvmsg_into(buffers, ancbufsize, flags), send(data, flags),
-# sendto(data, [flags,] address), sendmsg(buffers, ancdata, flags, address).
-for _name, _event, _flags_at in [
-        ('_accept', READ, lambda args: 0), ('recvfrom', READ, _arg(1)),
-        ('recvfrom_into', READ, _arg(2)), ('recvmsg', READ, _arg(2)),
-        ('recvmsg_into', READ, _arg(2)), ('send', WRITE, _arg(1)),
-        ('sendto', WRITE, lambda args: args[1] if len(args) == 3 and isinstance(args[1], int) else 0),
-        ('sendmsg', WRITE, _arg(2))]:
+def _sendmsg_signature(args):
+    # sendmsg(buffers[, ancdata[, flags[, address]]])
+    if not 1 <= len(args) <= 4:
+        return args, 0
+    flags = args[2] if len(args) > 2 else 0
+    ancdata = args[1] if len(args) > 1 else ()
+    return (args[0], ancdata, _nowait(flags)) + args[3:], _given(flags)
+
+
+for _name, _event, _signature in [
+        ('recvfrom', READ, _flags_at(1, ())),                 # recvfrom(bufsize[, flags])
+        ('recvfrom_into', READ, _flags_at(2, (0,))),          # recvfrom_into(buffer[, nbytes[, flags]])
+        ('recvmsg', READ, _flags_at(2, (0,))),                # recvmsg(bufsize[, ancbufsize[, flags]])
+        ('recvmsg_into', READ, _flags_at(2, (0,))),           # recvmsg_into(buffers[, ancbufsize[, flags]])
+        ('sendto', WRITE, _sendto_signature),
+        ('sendmsg', WRITE, _sendmsg_signature)]:
     if hasattr(_csock, _name):
-        setattr(socket, _name, _io_method(_name, _event, _flags_at))
-del _name, _event, _flags_at
+        setattr(socket, _name, _io_method(_name, _event, _signature))
+del _name, _event, _signature
 
 # ------------------------------------------------------- name resolution
 # The resolver blocks in C, so it runs in the real-thread pool; a numeric

@@ -2,8 +2,8 @@
 
 The stdlib ``ssl.SSLSocket`` drives OpenSSL over a socket.  Ours is the same
 class combined with the cooperative :class:`~greenthreads.green.socket.socket`:
-the descriptor stays non-blocking, so OpenSSL reports "want read"/"want
-write", and each TLS operation (handshake, read, write, unwrap) parks on the
+the descriptor stays non-blocking whatever the timeout, so OpenSSL reports
+"want read"/"want write", and each TLS operation (handshake, read, write, unwrap) parks on the
 hub until the socket is ready, then retries, honouring the socket's timeout
 like every other socket call.  ``SSLContext.wrap_socket`` builds ours once
 the monkey patch has set ``SSLContext.sslsocket_class``.
@@ -19,6 +19,9 @@ __all__ = ['SSLSocket']
 
 class SSLSocket(_std.SSLSocket, _green_socket.socket):
     """``ssl.SSLSocket`` whose blocking TLS operations are cooperative."""
+
+    # OpenSSL does the reads and writes: the descriptor must stay non-blocking.
+    _gt_native_fd_mode = False
 
     def _gt_tls(self, operation, *args):
         timeout = self._gt_timeout
