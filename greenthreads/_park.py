@@ -381,6 +381,11 @@ def yield_now():
     if hub.main_calls and glet is hub.main_glet:
         hub.run_main_calls()
     ready = hub.ready
+    if not ready and not hub._timers and not hub._io_waiters and not hub._threadsafe:
+        # Nothing else runnable, and no timer or I/O a hub turn could find
+        # ready: nobody to let run (a call from another OS thread that comes
+        # in now is seen by the next probe).
+        return
     ready.append((glet.switch, RESUME))
     if len(ready) > 1 and ready[0][1] is RESUME and hub.direct_budget:
         hub.direct_budget -= 1

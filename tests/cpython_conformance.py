@@ -9,7 +9,9 @@ The config (JSON on stdin) says::
      "out": path of the results file}
 
 ``mode`` is ``patched`` for ``greenthreads.monkey.patch_all()``, ``thread``
-for ``patch_thread()`` only, ``native`` for plain CPython (the baseline).
+for ``patch_thread()`` only, ``native`` for plain CPython (the baseline), and
+``gevent`` for ``gevent.monkey.patch_all()`` (the anchor's figures in the
+README, measured by hand with an interpreter that has gevent).
 The patch is applied before the suite is imported, as ``python -m
 greenthreads`` would.  Each test appends two JSON lines to ``out``:
 ``{"start": id}`` and then ``{"id": id, "outcome": ...}`` with outcome
@@ -213,6 +215,9 @@ def main():
     elif config['mode'] == 'thread':
         import greenthreads.monkey
         greenthreads.monkey.patch_thread()
+    elif config['mode'] == 'gevent':
+        from gevent import monkey
+        monkey.patch_all()
     skip = set(config.get('skip', ()))
     tests = [t for t in _flatten(load(config['suite']))
              if t.id() not in skip and not is_listed(t.id(), skip)]
