@@ -820,6 +820,7 @@ def _others_may_run():
 def _look_again(_):
     """Nothing to do: being called makes an idle hub re-check whether it is alone."""
 
+
 #: Callables run with every newly created hub (the thread layer installs its
 #: deadlock reporter and error handler here).
 _new_hub_hooks = []

@@ -10,7 +10,8 @@ import os
 import sys
 import traceback
 
-from ._hub import DeadlockError, _new_hub_hooks, _stalled_hubs, _stalled_lock
+from . import _hub
+from ._hub import DeadlockError, _new_hub_hooks
 from ._locks import RLock
 from ._park import waiter_of as _waiter_of, PARKED
 from ._threads import Thread, _active
@@ -87,8 +88,8 @@ def deadlock_error(hub):
     lines = ['every green thread is blocked and nothing can wake them:']
     for thread, waiter, frame in blocked_threads():
         lines.append(f'  {thread!r} waits on {_describe(waiter.reason)}{_where(frame)}')
-    with _stalled_lock:
-        stalled = list(_stalled_hubs)
+    with _hub._stalled_lock:       # (a new lock after a fork: looked up now)
+        stalled = list(_hub._stalled_hubs)
     for other in stalled:
         frame = other.main_glet.gr_frame
         waiter = _waiter_of(frame)
