@@ -80,12 +80,16 @@ class ThreadPool:
                 _uncounted_os_threads[0] -= 1
                 _os_epoch[0] += 1
             fn, args, kwargs, waiter = job
+            del job
             try:
                 outcome = (True, fn(*args, **kwargs))
             except BaseException as exc:  # noqa: B902 - handed to the caller, raised there
                 outcome = (False, exc)
+            # Let go of the call before the caller runs again: it may count
+            # the references to its arguments (as after a C call).
+            del fn, args, kwargs
             unpark(waiter, outcome)
-            del job, fn, args, kwargs, waiter, outcome
+            del waiter, outcome
 
 
 #: Every ThreadPool, to be emptied in a forked child.
