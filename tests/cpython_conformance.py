@@ -145,6 +145,8 @@ def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_r
     skip = set(skip)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, 'results.jsonl')
+        cwd = os.path.join(tmp, 'cwd')
+        os.mkdir(cwd)
         for _ in range(max_restarts):
             config = {'suite': suite, 'mode': mode, 'skip': sorted(skip | set(outcomes)),
                       'timeout': timeout, 'out': out}
@@ -155,9 +157,12 @@ def run(suite, mode, skip=(), timeout=60, python=sys.executable, env=None, max_r
             # machine for the rest of the run.  stderr goes to a file, not a
             # pipe, which such a leftover would hold open.
             with open(os.path.join(tmp, 'stderr'), 'w+') as err:
+                # In a directory of its own, as regrtest runs them: the
+                # tests leave files in the current directory.
                 child = subprocess.Popen([python, os.path.abspath(__file__)],
                                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=err, text=True, env=env, start_new_session=True)
+                                         stderr=err, text=True, env=env, start_new_session=True,
+                                         cwd=cwd)
                 try:
                     child.communicate(json.dumps(config), timeout=timeout * 20)
                     late = ''
