@@ -47,8 +47,9 @@ import time
 
 from greenlet import getcurrent as _getcurrent
 
-from ._hub import DeadlockError, _tls, _real_local, _real_poll, _real_thread_count, \
-    _uncounted_os_threads, _new_hub_hooks, _CHECK_READ
+from ._hub import DeadlockError, _tls, _uncounted_os_threads, _new_hub_hooks, _CHECK_READ
+from ._originals import real_local as _real_local, real_poll as _real_poll, \
+    real_thread_count as _real_thread_count
 from ._park import PARKED, RESUME, _PARK_CODE, yield_now
 
 __all__ = ['current']

@@ -23,32 +23,30 @@ import os
 import select
 import signal
 import sys
-import threading as _std_threading
 import time
 import traceback
 import weakref
-import _thread
 from collections import deque
 
 from greenlet import greenlet, getcurrent
 
+from . import _originals
+
 __all__ = ['Hub', 'Runner', 'get_hub', 'peek_hub', 'ident_of', 'READ', 'WRITE', 'HubBlockingError',
            'DeadlockError']
 
-# Captured before any monkey patching can replace them.
-_real_get_ident = _thread.get_ident
-_real_start_new_thread = _thread.start_new_thread
-_real_thread_count = _thread._count
-_real_local = _thread._local
-_real_allocate_lock = _thread.allocate_lock
-_real_rlock = _thread.RLock
-_main_os_ident = _std_threading.main_thread().ident
-_real_epoll = getattr(select, 'epoll', None)   # the monkey patch removes it later
-_real_poll = select.poll
+# The real functions this room uses (see _originals).
+_real_get_ident = _originals.real_get_ident
+_real_thread_count = _originals.real_thread_count
+_real_local = _originals.real_local
+_real_allocate_lock = _originals.real_allocate_lock
+_main_os_ident = _originals.main_os_ident
+_real_epoll = _originals.real_epoll
+_real_poll = _originals.real_poll
+_os_read = _originals.os_read      # the hub itself must never park
+_os_write = _originals.os_write
 # Anything a reader should look at: data, urgent data, hang-up, error, a closed fd.
 _CHECK_READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | select.POLLNVAL
-_os_read = os.read        # the monkey patch makes these cooperative later;
-_os_write = os.write      # the hub itself must never park
 _monotonic = time.monotonic
 _heappush = heapq.heappush
 _heappop = heapq.heappop

@@ -23,7 +23,8 @@ import _thread
 
 from greenlet import getcurrent
 
-from ._hub import ident_of, _real_allocate_lock, _real_get_ident
+from ._hub import ident_of
+from ._originals import real_allocate_lock as _real_allocate_lock, real_get_ident as _real_get_ident
 from ._park import WaitQueue, PENDING, deliver, WOKEN
 
 __all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']

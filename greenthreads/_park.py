@@ -26,7 +26,8 @@ from operator import index as _index
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, peek_hub, READ, _real_get_ident, _real_rlock, _tls
+from ._hub import get_hub, HubBlockingError, peek_hub, READ, _tls
+from ._originals import real_get_ident as _real_get_ident, real_rlock as _real_rlock
 
 __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'sleep', 'yield_now', 'wait_fd',
            'io_ready', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']

@@ -24,7 +24,8 @@ import _thread
 from contextvars import Context
 from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _greenlet_gettrace
 
-from ._hub import get_hub, Runner, _real_get_ident, _real_allocate_lock, ident_of, _new_hub_hooks
+from ._hub import get_hub, Runner, ident_of, _new_hub_hooks
+from ._originals import real_get_ident as _real_get_ident, real_allocate_lock as _real_allocate_lock
 from ._locks import check_acquire_args, lazy_queue
 from ._park import WaitQueue, PENDING
 from ._sync import Event

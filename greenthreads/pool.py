@@ -17,9 +17,11 @@ import os
 import weakref
 from _queue import SimpleQueue   # the C queue: real blocking, never patched
 
-from ._hub import (_uncounted_os_threads, _starting_os_threads, _os_epoch, _real_start_new_thread,
-                   _real_allocate_lock, _real_local, _real_thread_count, _real_get_ident,
-                   _main_os_ident)
+from ._hub import _uncounted_os_threads, _starting_os_threads, _os_epoch
+from ._originals import (real_start_new_thread as _real_start_new_thread,
+                         real_allocate_lock as _real_allocate_lock, real_local as _real_local,
+                         real_thread_count as _real_thread_count,
+                         real_get_ident as _real_get_ident, main_os_ident as _main_os_ident)
 from ._park import Waiter, park, unpark
 
 __all__ = ['to_thread', 'ThreadPool', 'default_pool']

@@ -357,10 +357,10 @@ def test_patched_selectors_default_to_the_green_epoll():
         import greenthreads.monkey
         greenthreads.monkey.patch_all()
         import asyncio, select, selectors, socket, threading, time
-        from greenthreads import _hub
+        from greenthreads import _hub, _originals
         from greenthreads.green import select as green_select
-        print(select.epoll is green_select.epoll, _hub._real_epoll is not select.epoll,
-              type(_hub.get_hub()._poller) is _hub._real_epoll)
+        print(select.epoll is green_select.epoll, _originals.real_epoll is not select.epoll,
+              type(_hub.get_hub()._poller) is _originals.real_epoll)
         print(selectors.DefaultSelector.__name__, selectors.EpollSelector._selector_cls is select.epoll,
               selectors.PollSelector._selector_cls is select.poll,
               hasattr(selectors, 'KqueueSelector') or hasattr(selectors, 'DevpollSelector'))

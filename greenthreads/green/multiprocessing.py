@@ -53,7 +53,7 @@ import _thread
 
 from _multiprocessing import SemLock as _SemLock   # ImportError without sem_open
 
-from .._hub import _real_allocate_lock
+from .._originals import real_allocate_lock as _real_allocate_lock
 from .._locks import Lock as _GreenLock
 from .._park import Waiter, park
 from .._threads import get_ident

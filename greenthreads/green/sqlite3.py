@@ -69,7 +69,7 @@ from itertools import chain
 
 from greenlet import getcurrent
 
-from .._hub import _real_local, _real_allocate_lock
+from .._originals import real_local as _real_local, real_allocate_lock as _real_allocate_lock
 from .._park import Waiter, park, sleep
 from .._sync import Event
 from .._threads import get_ident
