@@ -257,10 +257,6 @@ class Hub:
             function, args = calls.pop(0)
             function(*args)
 
-    def switch(self):
-        """Switch from a green thread to the hub; returns when switched back."""
-        return self.greenlet.switch()
-
     def call_soon(self, callback, arg=None):
         """Run ``callback(arg)`` in the hub at its next turn (same OS thread only)."""
         self.ready.append((callback, arg))
@@ -462,9 +458,9 @@ class Hub:
                 self._handle_error(exc)
 
     def _handle_error(self, exc):
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) or getattr(exc, '_gt_to_root', False):
-            # Ctrl-C (or a signal handler's exception, such as a test timeout)
-            # raised while the hub ran: it belongs to the OS thread's main code.
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            # Ctrl-C (or sys.exit() in a signal handler) raised while the hub
+            # ran: it belongs to the OS thread's main code.
             self._throw_root(exc)
             return
         if self.on_error is not None:
