@@ -53,6 +53,33 @@ class ThreadPool:
         self._idle = 0
         self._queued = 0
 
+    def run(self, fn, /, *args, **kwargs):
+        """``fn(*args, **kwargs)`` in one of this pool's threads, parking the caller; its result.
+
+        Its exception, if any, is raised here.  Called from a worker of any
+        pool (a job that itself calls something offloaded, as the stdlib's
+        ``getfqdn`` calls ``gethostbyaddr``), ``fn`` runs right there: that
+        thread is already real and may block, and a job that waited for
+        another job could deadlock a pool whose every worker did the same.
+        """
+        if getattr(_worker, 'pool', None) is not None:
+            return fn(*args, **kwargs)
+        waiter = Waiter(_Job(fn))
+        hub = waiter.hub
+        hub.outside_refs += 1
+        try:
+            self.submit(fn, args, kwargs, waiter)
+            park(waiter)
+        finally:
+            hub.outside_refs -= 1
+        ok, value = waiter.value
+        if ok:
+            return value
+        # The traceback keeps this frame: it must not keep the caller's
+        # arguments alive too (a C function raising would not).
+        del fn, args, kwargs, waiter
+        raise value
+
     def submit(self, fn, args, kwargs, waiter):
         """Queue ``fn(*args, **kwargs)``; ``waiter`` is unparked with (ok, value)."""
         with self._lock:
@@ -117,7 +144,7 @@ default_pool = ThreadPool()
 
 
 class _Job:
-    """What a green thread in :func:`to_thread` waits on (as deadlock reports name it)."""
+    """What a green thread in :meth:`ThreadPool.run` waits on (as deadlock reports name it)."""
     __slots__ = ('fn',)
 
     def __init__(self, fn):
@@ -131,26 +158,10 @@ def to_thread(fn, /, *args, **kwargs):
     """Run ``fn(*args, **kwargs)`` in a real OS thread; park until it returns; return its result.
 
     Its exception, if any, is raised here.  Other green threads keep running.
-
-    Called from a pool worker (a job that itself calls something offloaded,
-    as the stdlib's ``getfqdn`` calls ``gethostbyaddr``), ``fn`` runs right
-    there: that thread is already real and may block, and a job that waited
-    for another job could deadlock a pool whose every worker did the same.
+    Called from a pool worker, ``fn`` runs right there (see :meth:`ThreadPool.run`).
     """
-    if getattr(_worker, 'pool', None) is not None:
-        return fn(*args, **kwargs)
-    waiter = Waiter(_Job(fn))
-    hub = waiter.hub
-    hub.outside_refs += 1
     try:
-        default_pool.submit(fn, args, kwargs, waiter)
-        park(waiter)
-    finally:
-        hub.outside_refs -= 1
-    ok, value = waiter.value
-    if ok:
-        return value
-    # The traceback keeps this frame: it must not keep the caller's arguments
-    # alive too (a C function raising would not).
-    del fn, args, kwargs, waiter
-    raise value
+        return default_pool.run(fn, *args, **kwargs)
+    except BaseException:
+        del fn, args, kwargs      # the traceback keeps this frame too (see ThreadPool.run)
+        raise

@@ -443,7 +443,7 @@ def test_another_process_holding_the_lock():
 def test_uncontended_statements_stay_in_the_calling_thread(tmp_path, monkeypatch):
     # In process, through the module itself (no patch needed).
     hops = []
-    monkeypatch.setattr(green_sqlite3, '_in_real_thread', lambda *a: hops.append(a))
+    monkeypatch.setattr(green_sqlite3._pool, 'run', lambda *a: hops.append(a))
     con = green_sqlite3.connect(str(tmp_path / 'db'))
     con.execute('create table t (x)')
     with con:

@@ -70,10 +70,10 @@ from itertools import chain
 from greenlet import getcurrent
 
 from .._originals import real_local as _real_local, real_allocate_lock as _real_allocate_lock
-from .._park import Waiter, park, sleep
+from .._park import sleep
 from .._sync import Event
 from .._threads import get_ident
-from ..pool import ThreadPool, _worker
+from ..pool import ThreadPool
 
 __all__ = ['connect', 'Connection', 'Cursor']
 
@@ -124,27 +124,6 @@ _busy_pragma = re.compile(r'\s*pragma\s+(?:\w+\s*\.\s*)?(busy_timeout|wal_checkp
 _is_commit = re.compile(r'\s*(?:commit|end|release)\b', re.I).match
 _MEMORY = (':memory:', '', b':memory:', b'')
 _MAX_MS = 2 ** 31 - 1     # sqlite3_busy_timeout takes an int
-
-
-def _in_real_thread(fn, *args):
-    """``fn(*args)`` in one of this module's real OS threads; park the caller until it returns.
-
-    As :func:`greenthreads.to_thread`, on this module's own pool.
-    """
-    if getattr(_worker, 'pool', None) is not None:
-        return fn(*args)      # already a real pool thread: it may block
-    waiter = Waiter(fn)
-    hub = waiter.hub
-    hub.outside_refs += 1
-    try:
-        _pool.submit(fn, args, {}, waiter)
-        park(waiter)
-    finally:
-        hub.outside_refs -= 1
-    ok, value = waiter.value
-    if ok:
-        return value
-    raise value
 
 
 def _call_kw(fn, args, kwargs):
@@ -320,7 +299,7 @@ class Connection(_std.Connection):
         """
         with _holds_lock:
             wait.holds += 1
-        return _in_real_thread(self._gt_job, wait, call, args, ms, probe, adopt)
+        return _pool.run(self._gt_job, wait, call, args, ms, probe, adopt)
 
     def _gt_job(self, wait, call, args, ms, probe, adopt):
         # Runs in the real thread.
