@@ -30,21 +30,15 @@ from collections import deque
 
 from greenlet import greenlet, getcurrent
 
-from . import _originals
+# The real functions this room uses (the hub itself must never park).
+from ._originals import (real_get_ident as _real_get_ident, real_thread_count as _real_thread_count,
+                         real_local as _real_local, real_allocate_lock as _real_allocate_lock,
+                         main_os_ident as _main_os_ident, real_epoll as _real_epoll,
+                         real_poll as _real_poll, os_read as _os_read, os_write as _os_write)
 
 __all__ = ['Hub', 'Runner', 'get_hub', 'peek_hub', 'ident_of', 'READ', 'WRITE', 'HubBlockingError',
            'DeadlockError']
 
-# The real functions this room uses (see _originals).
-_real_get_ident = _originals.real_get_ident
-_real_thread_count = _originals.real_thread_count
-_real_local = _originals.real_local
-_real_allocate_lock = _originals.real_allocate_lock
-_main_os_ident = _originals.main_os_ident
-_real_epoll = _originals.real_epoll
-_real_poll = _originals.real_poll
-_os_read = _originals.os_read      # the hub itself must never park
-_os_write = _originals.os_write
 # Anything a reader should look at: data, urgent data, hang-up, error, a closed fd.
 _CHECK_READ = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | select.POLLNVAL
 _monotonic = time.monotonic
