@@ -287,21 +287,28 @@ def test_a_wait_parks_only_its_caller_and_times_out_as_the_c_lock():
     assert acquire(True, 5) is True and sem.get_value() == 0
 
 
-def test_the_unit_goes_to_the_caller_with_the_c_lock_saying_so():
-    lock = multiprocessing.Lock()
-    acquire, release = cooperative_methods(lock._semlock)
+def _held_by_a_real_thread(semlock):
+    """Take ``semlock`` in a real OS thread (the C lock records it as the holder); return
+    the real lock to release for that thread to give it back."""
     holding = _thread.allocate_lock()
     holding.acquire()
     go = _thread.allocate_lock()
     go.acquire()
 
-    def holder():      # a real OS thread: the C lock records it as the holder
-        lock._semlock.acquire()
+    def holder():
+        semlock.acquire()
         holding.release()
         go.acquire()
-        lock._semlock.release()
+        semlock.release()
     _thread.start_new_thread(holder, ())
     holding.acquire()
+    return go
+
+
+def test_the_unit_goes_to_the_caller_with_the_c_lock_saying_so():
+    lock = multiprocessing.Lock()
+    acquire, release = cooperative_methods(lock._semlock)
+    go = _held_by_a_real_thread(lock._semlock)
     got = []
 
     def taker():
@@ -395,18 +402,7 @@ def test_an_rlock_excludes_the_other_green_threads_and_only_its_owner_releases()
 def test_an_rlock_held_by_another_os_thread_is_waited_for_and_taken_over(method):
     rlock = multiprocessing.get_context(method).RLock()
     acquire, release = cooperative_methods(rlock._semlock)
-    holding = _thread.allocate_lock()
-    holding.acquire()
-    go = _thread.allocate_lock()
-    go.acquire()
-
-    def holder():
-        rlock._semlock.acquire()
-        holding.release()
-        go.acquire()
-        rlock._semlock.release()
-    _thread.start_new_thread(holder, ())
-    holding.acquire()
+    go = _held_by_a_real_thread(rlock._semlock)
     got = []
 
     def taker():
