@@ -7,79 +7,148 @@ unmodified threading code runs on each); for gevent's native API it is
 gevent's own classes.  asyncio gets coroutine versions of the same shapes.
 
 Every case returns a dict: ``ops`` (how many operations the time covers) plus
-any extra measurement (fairness, memory).
+any extra measurement (fairness, memory).  Every case also checks that it did
+the work it timed (items received in order, bytes echoed, threads run...) and
+raises :class:`BenchmarkError` if not, so a broken fast path cannot look fast.
+The checks are cheap and mostly run after the timed loop.
 """
 
 import asyncio
 import os
 import resource
+import time
+
+
+class BenchmarkError(AssertionError):
+    """A case did not do the work it timed: its time must not be reported."""
+
+
+def _check(case, what, expected, got):
+    if got != expected:
+        raise BenchmarkError(f'{case}: {what}: expected {expected!r}, got {got!r}')
 
 
 def spawn_join(api, n):
     """Start n threads that do nothing, then join them all."""
+    ran = []
+
     def nothing():
-        pass
+        ran.append(None)    # atomic, even for OS threads
     threads = [api.Thread(target=nothing) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    _check('spawn_join', 'threads whose target ran', n, len(ran))
     return {'ops': n}
 
 
 def switch(api, n):
     """Two threads hand control back and forth n times through a pair of Events."""
     ping, pong = api.Event(), api.Event()
+    handed = [0]    # handoffs the other thread made (only it writes)
 
     def other():
         for _ in range(n):
             ping.wait()
             ping.clear()
+            handed[0] += 1
             pong.set()
     t = api.Thread(target=other)
     t.start()
-    for _ in range(n):
+    out_of_step = 0  # times pong.wait() returned before the other thread's handoff
+    for i in range(1, n + 1):
         ping.set()
         pong.wait()
         pong.clear()
+        out_of_step += handed[0] != i
     t.join()
+    _check('switch', "the other thread's handoffs", n, handed[0])
+    _check('switch', "main's handoffs", n, i)
+    _check('switch', 'handoffs out of step', 0, out_of_step)
     return {'ops': n}
 
 
 def lock_uncontended(api, n):
     """n times ``with lock: pass`` in one thread."""
     lock = api.Lock()
-    for _ in range(n):
+    last = None
+    for i in range(n):
         with lock:
-            pass
+            last = i
+    _check('lock_uncontended', 'with-block bodies run', n, last + 1)
+    _check_lock_released('lock_uncontended', api, lock)
     return {'ops': n}
 
 
 def rlock_uncontended(api, n):
     """n times ``with rlock: pass`` in one thread."""
     lock = api.RLock()
-    for _ in range(n):
+    last = None
+    for i in range(n):
         with lock:
-            pass
+            last = i
+    _check('rlock_uncontended', 'with-block bodies run', n, last + 1)
+    _check_lock_released('rlock_uncontended', api, lock, reentrant=True)
     return {'ops': n}
 
 
+def _check_lock_released(case, api, lock, reentrant=False):
+    # Taken inside a with-block, free after the loop.  A reentrant lock is free
+    # for its owner anyway, so for it another thread tries.
+    def try_lock():
+        got = lock.acquire(blocking=False)
+        if got:
+            lock.release()
+        return got
+
+    def attempt():
+        if not reentrant:
+            return try_lock()
+        got = []
+        t = api.Thread(target=lambda: got.append(try_lock()))
+        t.start()
+        t.join()
+        return got[0] if got else 'no attempt (the thread did not run)'
+    with lock:
+        _check(case, 'acquire(blocking=False) inside a with-block', False, attempt())
+    _check(case, 'acquire(blocking=False) after the loop', True, attempt())
+    if reentrant and hasattr(lock, '_is_owned'):
+        _check(case, 'lock still owned after the loop', False, lock._is_owned())
+
+
 def lock_contended(api, n, threads=4):
-    """``threads`` threads each n times ``with lock: sleep(0)``; also how often ownership moves."""
+    """``threads`` threads each n times ``with lock: sleep(0)``; also how often ownership moves.
+
+    Inside the lock a shared counter is read, then written back plus one
+    after the ``sleep(0)``: without mutual exclusion increments get lost.
+    """
     lock = api.Lock()
     order = []
+    counter = [0]
 
     def worker(i):
         for _ in range(n):
             with lock:
                 order.append(i)
+                value = counter[0]
                 api.sleep(0)
+                counter[0] = value + 1
     ts = [api.Thread(target=worker, args=(i,)) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
+    _check_contended(order, counter[0], n, threads)
     return {'ops': n * threads, 'handoff_ratio': _handoff_ratio(order, threads)}
+
+
+def _check_contended(order, counter, n, threads):
+    _check('lock_contended', 'critical sections entered', n * threads, len(order))
+    _check('lock_contended', 'critical sections entered per thread', [n] * threads,
+           [order.count(i) for i in range(threads)])
+    _check('lock_contended', 'shared counter incremented under the lock (lost updates '
+           'mean no mutual exclusion)', n * threads, counter)
 
 
 def _handoff_ratio(order, threads):
@@ -99,18 +168,29 @@ def _handoff_ratio(order, threads):
 def queue(api, n):
     """One producer puts n items into a Queue; one consumer gets them."""
     q = api.Queue()
+    received = []   # the consumer's count, or where it got a wrong item
 
     def consumer():
         get = q.get
-        for _ in range(n):
-            get()
+        for i in range(n):
+            item = get()
+            if item != i:
+                received.append(f'item {item!r} at position {i}')
+                return
+        received.append(n)
     t = api.Thread(target=consumer)
     t.start()
     put = q.put
     for i in range(n):
         put(i)
     t.join()
+    _check_queue(received, q.qsize(), n)
     return {'ops': n}
+
+
+def _check_queue(received, left, n):
+    _check('queue', 'items received, in order', [n], received)
+    _check('queue', 'items left in the queue', 0, left)
 
 
 def echo(api, n, trips=200, size=64):
@@ -125,14 +205,18 @@ def echo(api, n, trips=200, size=64):
     listener = socket.create_server(('127.0.0.1', 0), backlog=n)
     port = listener.getsockname()[1]
     handlers = []
+    echoed = []     # bytes each handler echoed, appended when its client hangs up
 
     def handle(conn):
+        total = 0
         with conn:
             while True:
                 data = conn.recv(65536)
                 if not data:
-                    return
+                    break
+                total += len(data)
                 conn.sendall(data)
+        echoed.append(total)
 
     def serve():
         for _ in range(n):
@@ -142,57 +226,119 @@ def echo(api, n, trips=200, size=64):
             handlers.append(t)
     acceptor = api.Thread(target=serve)
     acceptor.start()
-    clients = [api.Thread(target=_echo_client, args=(socket, port, trips, size)) for _ in range(n)]
+    replies = {}
+    clients = [api.Thread(target=_echo_client, args=(socket, port, trips, size, i, replies))
+               for i in range(n)]
     for t in clients:
         t.start()
-    for t in clients + [acceptor] + handlers:
+    for t in clients:
+        t.join()
+    acceptor.join()
+    for t in handlers:  # complete only now that the acceptor is done
         t.join()
     listener.close()
+    _check_echo(replies, sum(echoed), n, trips, size)
     return {'ops': n * trips}
 
 
-def _echo_client(socket, port, trips, size):
-    payload = b'x' * size
+def _payload(i, size):
+    # Differs between clients, so crossed connections show up too.
+    return bytes((i + k) % 251 for k in range(size))
+
+
+def _echo_client(socket, port, trips, size, i, replies):
+    payload = _payload(i, size)
+    total = 0
     s = socket.create_connection(('127.0.0.1', port))
     with s:
-        for _ in range(trips):
+        for _ in range(trips - 1):
             s.sendall(payload)
             got = 0
             while got < size:
-                got += len(s.recv(size - got))
+                data = s.recv(size - got)
+                if not data:
+                    break
+                got += len(data)
+            total += got
+        s.sendall(payload)  # the last round trip keeps its reply, to compare
+        last = b''
+        while len(last) < size:
+            data = s.recv(size - len(last))
+            if not data:
+                break
+            last += data
+        total += len(last)
+    replies[i] = (total, last)
+
+
+def _check_echo(replies, echoed, n, trips, size):
+    _check('echo', 'clients that finished', n, len(replies))
+    for i in range(n):
+        total, last = replies[i]
+        _check('echo', f'bytes received by client {i}', trips * size, total)
+        if last != _payload(i, size):
+            raise BenchmarkError(f'echo: client {i} last reply: expected {_payload(i, size)!r}, '
+                                 f'got {last!r}')
+    _check('echo', 'bytes echoed by the server', n * trips * size, echoed)
 
 
 def _echo_stream_server(api, n, trips, size):
     # gevent's native server: the anchor the issue names for this case.
+    echoed = [0]    # greenlets: += between blocking calls is atomic
+
     def handle(conn, _addr):
         while True:
             data = conn.recv(65536)
             if not data:
                 return
+            echoed[0] += len(data)  # before the send: a client may finish on it
             conn.sendall(data)
     server = api.StreamServer(('127.0.0.1', 0), handle, backlog=n)
     server.start()
     port = server.server_port
-    clients = [api.Thread(target=_echo_client, args=(api.socket, port, trips, size))
-               for _ in range(n)]
+    replies = {}
+    clients = [api.Thread(target=_echo_client, args=(api.socket, port, trips, size, i, replies))
+               for i in range(n)]
     for t in clients:
         t.start()
     for t in clients:
         t.join()
     server.stop()
+    _check_echo(replies, echoed[0], n, trips, size)
     return {'ops': n * trips}
 
 
 def sleepers(api, n, seconds=1.0):
     """n threads each sleep ``seconds``: time to finish, and peak memory per thread."""
     base = _rss_kb()
-    threads = [api.Thread(target=api.sleep, args=(seconds,)) for _ in range(n)]
+    sleep = api.sleep
+    woke = []
+
+    def sleeper():
+        sleep(seconds)
+        woke.append(None)   # atomic, even for OS threads
+    t0 = time.monotonic()
+    threads = [api.Thread(target=sleeper) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    elapsed = time.monotonic() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _check_sleepers(len(woke), elapsed, n, seconds)
     return {'ops': n, 'kb_per_thread': (peak - base) / n}
+
+
+#: Timer slack: an event loop's timer may fire a little before the clock read
+#: here says ``seconds`` have passed; skipping the sleep misses by far more.
+_SLEEP_SLACK = 0.005
+
+
+def _check_sleepers(woke, elapsed, n, seconds):
+    _check('sleepers', 'threads that slept and finished', n, woke)
+    if elapsed < seconds - _SLEEP_SLACK:
+        raise BenchmarkError(f'sleepers: elapsed wall time: expected at least {seconds} s, '
+                             f'got {elapsed:.4f} s')
 
 
 def _rss_kb():
@@ -206,36 +352,52 @@ class AsyncioCases:
 
     @staticmethod
     async def spawn_join(n):
+        ran = []
+
         async def nothing():
-            pass
+            ran.append(None)
         tasks = [asyncio.ensure_future(nothing()) for _ in range(n)]
         for t in tasks:
             await t
+        _check('spawn_join', 'tasks whose coroutine ran', n, len(ran))
         return {'ops': n}
 
     @staticmethod
     async def switch(n):
         ping, pong = asyncio.Event(), asyncio.Event()
+        handed = 0
 
         async def other():
+            nonlocal handed
             for _ in range(n):
                 await ping.wait()
                 ping.clear()
+                handed += 1
                 pong.set()
         t = asyncio.ensure_future(other())
-        for _ in range(n):
+        out_of_step = 0
+        for i in range(1, n + 1):
             ping.set()
             await pong.wait()
             pong.clear()
+            out_of_step += handed != i
         await t
+        _check('switch', "the other task's handoffs", n, handed)
+        _check('switch', "main's handoffs", n, i)
+        _check('switch', 'handoffs out of step', 0, out_of_step)
         return {'ops': n}
 
     @staticmethod
     async def lock_uncontended(n):
         lock = asyncio.Lock()
-        for _ in range(n):
+        last = None
+        for i in range(n):
             async with lock:
-                pass
+                last = i
+        _check('lock_uncontended', 'with-block bodies run', n, last + 1)
+        async with lock:
+            _check('lock_uncontended', 'lock held inside a with-block', True, lock.locked())
+        _check('lock_uncontended', 'lock free after the loop', False, lock.locked())
         return {'ops': n}
 
     rlock_uncontended = None  # asyncio has no reentrant lock
@@ -244,60 +406,83 @@ class AsyncioCases:
     async def lock_contended(n, threads=4):
         lock = asyncio.Lock()
         order = []
+        counter = 0
 
         async def worker(i):
+            nonlocal counter
             for _ in range(n):
                 async with lock:
                     order.append(i)
+                    value = counter
                     await asyncio.sleep(0)
+                    counter = value + 1
         await asyncio.gather(*(worker(i) for i in range(threads)))
+        _check_contended(order, counter, n, threads)
         return {'ops': n * threads, 'handoff_ratio': _handoff_ratio(order, threads)}
 
     @staticmethod
     async def queue(n):
         q = asyncio.Queue()
+        received = []
 
         async def consumer():
-            for _ in range(n):
-                await q.get()
+            for i in range(n):
+                item = await q.get()
+                if item != i:
+                    received.append(f'item {item!r} at position {i}')
+                    return
+            received.append(n)
         t = asyncio.ensure_future(consumer())
         for i in range(n):
             await q.put(i)
         await t
+        _check_queue(received, q.qsize(), n)
         return {'ops': n}
 
     @staticmethod
     async def echo(n, trips=200, size=64):
+        echoed = 0
+
         async def handle(reader, writer):
+            nonlocal echoed
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
+                echoed += len(data)     # before the write: a client may finish on it
                 writer.write(data)
                 await writer.drain()
             writer.close()
 
         server = await asyncio.start_server(handle, '127.0.0.1', 0, backlog=n)
         port = server.sockets[0].getsockname()[1]
-        payload = b'x' * size
+        replies = {}
 
-        async def client():
+        async def client(i):
+            payload = _payload(i, size)
+            total = 0
             reader, writer = await asyncio.open_connection('127.0.0.1', port)
             for _ in range(trips):
                 writer.write(payload)
-                await reader.readexactly(size)
+                reply = await reader.readexactly(size)   # short: IncompleteReadError
+                total += len(reply)
             writer.close()
             await writer.wait_closed()
-        await asyncio.gather(*(client() for _ in range(n)))
+            replies[i] = (total, reply)
+        await asyncio.gather(*(client(i) for i in range(n)))
         server.close()
         await server.wait_closed()
+        _check_echo(replies, echoed, n, trips, size)
         return {'ops': n * trips}
 
     @staticmethod
     async def sleepers(n, seconds=1.0):
         base = _rss_kb()
-        await asyncio.gather(*(asyncio.sleep(seconds) for _ in range(n)))
+        t0 = time.monotonic()
+        woke = await asyncio.gather(*(asyncio.sleep(seconds, True) for _ in range(n)))
+        elapsed = time.monotonic() - t0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        _check_sleepers(woke.count(True), elapsed, n, seconds)
         return {'ops': n, 'kb_per_thread': (peak - base) / n}
 
 

@@ -22,6 +22,10 @@ def available_backends():
     return [b for b in BACKENDS if available(b)]
 
 
+class CaseFailed(RuntimeError):
+    """A case raised in its worker (e.g. failed its own check): it has no time."""
+
+
 class Worker:
     """A ``python -m benchmarks.worker BACKEND`` process answering case requests."""
 
@@ -33,16 +37,23 @@ class Worker:
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      cwd=ROOT, env=env)
 
-    def run(self, case, n):
-        """Run one case in the worker; its own timing and measurements come back."""
-        self.proc.stdin.write(json.dumps({'case': case, 'n': n}) + '\n')
+    def run(self, case, n, **kwargs):
+        """Run one case in the worker; its own timing and measurements come back.
+
+        Raises :class:`CaseFailed` if the case raised there, e.g. because it
+        failed its check of the work it timed.
+        """
+        request = {'case': case, 'n': n}
+        if kwargs:
+            request['kwargs'] = kwargs
+        self.proc.stdin.write(json.dumps(request) + '\n')
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f'{self.backend} worker died running {case}')
         result = json.loads(line)
         if result is not None and 'error' in result:
-            raise RuntimeError(f'{self.backend} {case}: {result["error"]}')
+            raise CaseFailed(f'{self.backend} {case} (n={n}): {result["error"]}')
         return result
 
     def close(self):

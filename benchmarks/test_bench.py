@@ -61,3 +61,210 @@ def test_sleepers(benchmark, backend):
             results.append(w.run('sleepers', n))
     benchmark.pedantic(one_run, rounds=1, iterations=1)
     benchmark.extra_info.update(results[-1])
+
+
+# ------------------------------------------------------- each case checks its result
+# Small runs of every case, then fake APIs that do less work than they claim:
+# a case must catch that itself, so a broken fast path cannot look fast.
+
+SMALL = {'spawn_join': 50, 'switch': 100, 'lock_uncontended': 100, 'rlock_uncontended': 100,
+         'lock_contended': 30, 'queue': 200, 'echo': 4, 'sleepers': 20}
+SMALL_KWARGS = {'echo': {'trips': 5}, 'sleepers': {'seconds': 0.05}}
+
+
+def _threading_api():
+    from benchmarks.worker import setup
+    return setup('threading')   # patches nothing: plain threading/queue/socket
+
+
+@pytest.mark.parametrize('case', cases.CASES)
+def test_check_passes_in_process(case):
+    result = getattr(cases, case)(_threading_api(), SMALL[case], **SMALL_KWARGS.get(case, {}))
+    assert result['ops'] >= SMALL[case]
+    fn = getattr(cases.AsyncioCases, case)
+    if fn is not None:
+        import asyncio
+        asyncio.run(fn(SMALL[case], **SMALL_KWARGS.get(case, {})))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize('backend', BACKENDS)
+@pytest.mark.parametrize('case', cases.CASES)
+def test_check_passes_in_worker(backend, case):
+    if not available(backend):
+        pytest.skip(f'{backend} is not installed (pip install -e .[bench])')
+    result = _worker(backend).run(case, SMALL[case], **SMALL_KWARGS.get(case, {}))
+    if result is None:      # asyncio has no rlock_uncontended
+        return
+    assert result['seconds'] > 0 and result['ops'] >= SMALL[case]
+
+
+class _NoRunThread:
+    """A Thread whose start() does not run the target (a broken spawn fast path)."""
+
+    def __init__(self, target=None, args=()):
+        pass
+
+    def start(self):
+        pass
+
+    def join(self, timeout=None):
+        pass
+
+
+def _fake_api(**overrides):
+    base = _threading_api()
+    return type('FakeApi', (base,), {k: staticmethod(v) if callable(v) and not isinstance(v, type)
+                                     else v for k, v in overrides.items()})
+
+
+def _raises(case, api, n, match, **kwargs):
+    with pytest.raises(cases.BenchmarkError, match=match) as info:
+        getattr(cases, case)(api, n, **kwargs)
+    assert str(info.value).startswith(case + ':')
+    return info.value
+
+
+def test_spawn_join_catches_threads_that_never_ran():
+    _raises('spawn_join', _fake_api(Thread=_NoRunThread), 10,
+            r'threads whose target ran: expected 10, got 0')
+
+
+def test_queue_catches_a_dropped_item():
+    import queue
+
+    class DroppingQueue(queue.Queue):
+        def put(self, item, block=True, timeout=None):
+            if item != 7:
+                super().put(item, block, timeout)
+    _raises('queue', _fake_api(Queue=DroppingQueue), 20, r'item 8 at position 7')
+
+
+def test_queue_catches_an_extra_item():
+    import queue
+
+    class DoublingQueue(queue.Queue):
+        def put(self, item, block=True, timeout=None):
+            super().put(item, block, timeout)
+            if item == 19:
+                super().put(item, block, timeout)
+    _raises('queue', _fake_api(Queue=DoublingQueue), 20, r'items left in the queue: expected 0, got 1')
+
+
+def test_echo_catches_clients_that_never_ran():
+    _raises('echo', _fake_api(Thread=_NoRunThread), 3, r'clients that finished: expected 3, got 0',
+            trips=2)
+
+
+def test_echo_catches_wrong_bytes():
+    import socket as real_socket
+
+    class Conn:     # the server side sends each chunk back reversed: right length, wrong bytes
+        def __init__(self, conn):
+            self._conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._conn.close()
+
+        def sendall(self, data):
+            self._conn.sendall(data[::-1])
+
+    class Listener:
+        def __init__(self, sock):
+            self._sock = sock
+
+        def __getattr__(self, name):
+            return getattr(self._sock, name)
+
+        def accept(self):
+            conn, addr = self._sock.accept()
+            return Conn(conn), addr
+
+    class Socket:
+        create_connection = staticmethod(real_socket.create_connection)
+
+        @staticmethod
+        def create_server(*args, **kwargs):
+            return Listener(real_socket.create_server(*args, **kwargs))
+    _raises('echo', _fake_api(socket=Socket), 2, r'client 0 last reply', trips=3)
+
+
+def test_lock_checks_catch_a_lock_that_does_not_lock():
+    class NoLock:
+        def acquire(self, blocking=True, timeout=-1):
+            return True
+
+        def release(self):
+            pass
+
+        def __enter__(self):
+            return True
+
+        def __exit__(self, *exc):
+            pass
+    _raises('lock_uncontended', _fake_api(Lock=NoLock), 10,
+            r'acquire\(blocking=False\) inside a with-block: expected False, got True')
+    _raises('rlock_uncontended', _fake_api(RLock=NoLock), 10,
+            r'acquire\(blocking=False\) inside a with-block: expected False, got True')
+    # lock_contended: a barrier in sleep(0) makes every thread read the shared
+    # counter before any writes it back, as an unlocked interleaving can.
+    import threading
+    barrier = threading.Barrier(4)
+    _raises('lock_contended', _fake_api(Lock=NoLock, sleep=lambda s: barrier.wait(10)), 5,
+            r'lost updates mean no mutual exclusion\): expected 20, got 5', threads=4)
+
+
+def test_sleepers_catches_a_sleep_that_does_not_sleep():
+    _raises('sleepers', _fake_api(sleep=lambda s: None), 5,
+            r'elapsed wall time: expected at least 0.2 s', seconds=0.2)
+
+
+def test_worker_reports_a_failed_check_without_a_time(monkeypatch, capsys):
+    import io
+    import json
+    import queue
+    from benchmarks import worker
+
+    class DroppingQueue(queue.Queue):
+        def put(self, item, block=True, timeout=None):
+            if item != 3:
+                super().put(item, block, timeout)
+    api = _fake_api(Queue=DroppingQueue)
+    monkeypatch.setattr(worker, 'setup', lambda backend: api)
+    monkeypatch.setattr('sys.argv', ['worker', 'threading'])
+    monkeypatch.setattr('sys.stdin', io.StringIO(json.dumps({'case': 'queue', 'n': 10}) + '\n'))
+    worker.main()
+    answer = json.loads(capsys.readouterr().out)
+    assert 'seconds' not in answer
+    assert answer['error'].startswith('BenchmarkError: queue: items received, in order')
+
+
+def test_compare_stops_and_writes_nothing_when_a_case_fails(monkeypatch, tmp_path):
+    from benchmarks import compare
+    from benchmarks.runner import CaseFailed
+
+    class FailingWorker:
+        def __init__(self, backend):
+            self.backend = backend
+
+        def run(self, case, n, **kwargs):
+            raise CaseFailed(f'{self.backend} {case} (n={n}): BenchmarkError: {case}: ...')
+
+        def close(self):
+            pass
+
+        __enter__ = lambda self: self
+        __exit__ = lambda self, *exc: None
+    monkeypatch.setattr(compare, 'machine', lambda: {})
+    monkeypatch.setattr(compare, 'available_backends', lambda: ['threading'])
+    monkeypatch.setattr(compare, 'Worker', FailingWorker)
+    out = tmp_path / 'results'
+    with pytest.raises(SystemExit, match=r'benchmark failed, nothing written: threading spawn_join'):
+        compare.main(['--rounds', '1', '--out', str(out)])
+    assert not out.exists()

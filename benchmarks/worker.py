@@ -1,9 +1,11 @@
 """One backend in its own process: ``python -m benchmarks.worker BACKEND``.
 
-Reads JSON lines ``{"case": name, "n": count}`` on stdin, runs the case and
-answers a JSON line ``{"seconds": s, ...case result}`` on stdout.  The backend's
-patching happens first, before anything else is imported, so patches never
-leak between backends (each has its own process).
+Reads JSON lines ``{"case": name, "n": count}`` (optionally ``"kwargs": {...}``
+for the case) on stdin, runs the case and answers a JSON line ``{"seconds": s,
+...case result}`` on stdout, or ``{"error": message}`` with no time if the case
+raised, including when it failed its own check of the work (``BenchmarkError``).
+The backend's patching happens first, before anything else is imported, so
+patches never leak between backends (each has its own process).
 """
 
 import json
@@ -65,20 +67,22 @@ def setup(backend):
     raise SystemExit(f'unknown backend {backend!r}')
 
 
-def run_case(backend, api, case, n):
+def run_case(backend, api, case, n, kwargs=None):
+    """Time one case; its check failing raises ``cases.BenchmarkError`` (no time)."""
     import time
     from benchmarks import cases
+    kwargs = kwargs or {}
     if backend == 'asyncio':
         import asyncio
         fn = getattr(cases.AsyncioCases, case)
         if fn is None:
             return None
         t0 = time.perf_counter()
-        result = asyncio.run(fn(n))
+        result = asyncio.run(fn(n, **kwargs))
     else:
         fn = getattr(cases, case)
         t0 = time.perf_counter()
-        result = fn(api, n)
+        result = fn(api, n, **kwargs)
     result['seconds'] = time.perf_counter() - t0
     return result
 
@@ -90,8 +94,9 @@ def main():
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            result = run_case(backend, api, request['case'], request['n'])
-        except Exception as exc:  # report, keep serving
+            result = run_case(backend, api, request['case'], request['n'],
+                              request.get('kwargs'))
+        except Exception as exc:  # report (no time), keep serving
             result = {'error': f'{type(exc).__name__}: {exc}'}
         out.write(json.dumps(result) + '\n')
         out.flush()

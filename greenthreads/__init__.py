@@ -18,7 +18,9 @@ import threading as _std_threading
 # First: at exit CPython wipes the globals of the modules imported last first,
 # and this one must outlast the rest (see its docstring).
 from . import _final
-from ._hub import DeadlockError, HubBlockingError
+from ._compat import TRACE_ALL_THREADS as _TRACE_ALL_THREADS
+from ._hub import HubBlockingError
+from ._idle import DeadlockError
 from ._locks import Lock, RLock
 from ._sync import Condition, Semaphore, BoundedSemaphore, Event, Barrier, BrokenBarrierError
 from ._threads import (
@@ -32,7 +34,7 @@ from ._park import sleep
 from .pool import to_thread
 from . import debug as _debug  # installs the deadlock reporter on every hub
 
-if _sys.version_info >= (3, 12):
+if _TRACE_ALL_THREADS:
     from ._threads import settrace_all_threads, setprofile_all_threads
 
 __all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', 'sleep',

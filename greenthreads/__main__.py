@@ -39,6 +39,8 @@ import runpy
 import sys
 import types
 
+from ._compat import DOT_SCRIPT_IS_CWD, COMMAND_SOURCE_IN_LINECACHE, MAIN_HAS_ANNOTATIONS
+
 USAGE = 'usage: python -m greenthreads [-h | -V] [-c cmd | -m mod | file | -] [arg] ...'
 HELP = USAGE + '''
 Run a Python program as `python` would, after greenthreads.monkey.patch_all().
@@ -156,7 +158,7 @@ def _run_file(path, args):
     # python names the program by this path: joined to the working
     # directory, not normalised ('../x.py' stays visible in __file__);
     # since 3.11, '' and '.' name the working directory itself.
-    if path in ('', '.') and sys.version_info >= (3, 11):
+    if path in ('', '.') and DOT_SCRIPT_IS_CWD:
         full = os.getcwd()
     else:
         full = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
@@ -217,7 +219,7 @@ def _run_command(command, args):
     sys.argv = ['-c', *args]
     _set_path0('')
     namespace = _new_main_namespace(importlib.machinery.BuiltinImporter)
-    if sys.version_info >= (3, 13):
+    if COMMAND_SOURCE_IN_LINECACHE:
         # Python 3.13+ keeps -c's text where tracebacks find it (an mtime
         # of None exempts the entry from linecache.checkcache).
         import linecache
@@ -277,7 +279,7 @@ def _new_main_namespace(loader):
     module = types.ModuleType('__main__')
     module.__loader__ = loader
     namespace = module.__dict__
-    if sys.version_info < (3, 14):
+    if MAIN_HAS_ANNOTATIONS:
         # Until PEP 649, python's __main__ starts with an empty __annotations__.
         namespace['__annotations__'] = {}
     namespace['__builtins__'] = builtins

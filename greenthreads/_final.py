@@ -47,21 +47,23 @@ import time
 
 from greenlet import getcurrent as _getcurrent
 
-from ._hub import DeadlockError, _tls, _uncounted_os_threads, _new_hub_hooks, _CHECK_READ
+from ._hub import tls as _tls, new_hub_hooks
+from ._idle import DeadlockError, census
 from ._originals import real_local as _real_local, real_poll as _real_poll, \
     real_thread_count as _real_thread_count
-from ._park import PARKED, RESUME, _PARK_CODE, yield_now
+from ._park import PARKED, RESUME, park, yield_now
+from ._poller import READ, WRITE, CHECK_READ
 
 __all__ = ['current']
 
 _is_finalizing = sys.is_finalizing
 _monotonic = time.monotonic
 _YIELD_CODE = yield_now.__code__
-# Per direction of an fd interest: its list in the hub's entry, the poll(2)
-# events to ask for, and the events that fire it (errors and hang-ups fire
-# both, as in the hub).
-_DIRECTIONS = ((0, select.POLLIN | select.POLLPRI, _CHECK_READ),
-               (1, select.POLLOUT, select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL))
+_PARK_CODE = park.__code__
+# Per direction of an fd interest: the poll(2) events to ask for, and the
+# events that fire it (errors and hang-ups fire both, as in the hub).
+_ASK = {READ: select.POLLIN | select.POLLPRI, WRITE: select.POLLOUT}
+_FIRE = {READ: CHECK_READ, WRITE: select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL}
 _PACKAGE = __name__.rpartition('.')[0]
 
 #: Per OS thread: ``root``, the greenlet that stands for the thread once
@@ -150,6 +152,8 @@ class _Flow:
 
 
 def _waiter_of(frame):
+    # _park.waiter_of, but with this module's globals: late in finalisation
+    # CPython wipes those of the modules imported after this one (_park's).
     while frame is not None:
         if frame.f_code is _PARK_CODE:
             return frame.f_locals.get('waiter')
@@ -175,57 +179,52 @@ def _wait_in_place(hub, frame):
         raise DeadlockError('greenthreads: cannot wait here once the hub has stopped')
     if waiter.state != PARKED:
         return None
-    timer = None
-    for entry in hub._timers:
-        if entry[3] is waiter and entry[2] is not None:
-            timer = entry
-            break
-    mine = [(fd, handle, ask, fire)
-            for fd, entry in list(hub._io.items())
-            for index, ask, fire in _DIRECTIONS
-            for handle in entry[index] if handle[1] is waiter]
+    timer = hub.timers.find(waiter)
+    mine = hub.poller.interests_of(waiter)
     # Until the interpreter finalises, other OS threads may still end the wait.
-    listen = not _is_finalizing() and _real_thread_count() - _uncounted_os_threads[0] > 0 \
-        and not getattr(hub, '_closed', False)
+    listen = not _is_finalizing() and _real_thread_count() - census.idle_workers > 0 \
+        and not hub.wakeup.closed
     if timer is None and not mine and not listen:
         raise DeadlockError(
             f'waiting on {waiter.reason!r} at interpreter exit, where no other '
             'thread will ever run again to end the wait')
-    poller = _real_poll()
-    asked = {}
-    for fd, _, ask, _ in mine:
-        asked[fd] = asked.get(fd, 0) | ask
-    for fd, ask in asked.items():
-        poller.register(fd, ask)
-    if listen:
-        poller.register(hub._wake_r, select.POLLIN)
-    while waiter.state == PARKED:
-        if timer is None:
-            events = poller.poll(None)
-        else:
-            events = poller.poll(max(timer[0] - _monotonic(), 0.0) * 1000.0)
-        for fd, revents in events:
-            if listen and fd == hub._wake_r:
-                _serve_other_threads(hub)
-                continue
-            for own_fd, handle, _, fire in mine:
-                if own_fd == fd and revents & fire:
-                    hub.remove_io(fd, handle)
-                    handle[0](handle[1])
-        if waiter.state == PARKED and timer is not None and _monotonic() >= timer[0]:
-            callback, arg = timer[2], timer[3]
-            hub.cancel_timer(timer)
-            callback(arg)
+    _poll_until_resolved(hub, waiter, timer, mine, listen)
     hub.ready.clear()
     return None
 
 
+def _poll_until_resolved(hub, waiter, timer, mine, listen):
+    """Run ``waiter``'s own fd interests ``mine`` and ``timer`` until it is resolved.
+
+    With ``listen``, the calls other OS threads make to the hub run too.
+    """
+    poller = _real_poll()
+    asked = {}
+    for fd, event, _ in mine:
+        asked[fd] = asked.get(fd, 0) | _ASK[event]
+    for fd, ask in asked.items():
+        poller.register(fd, ask)
+    wake_fd = hub.wakeup.read_fd if listen else None
+    if listen:
+        poller.register(wake_fd, select.POLLIN)
+    while waiter.state == PARKED:
+        wait = None if timer is None else max(timer.deadline - _monotonic(), 0.0) * 1000.0
+        for fd, revents in poller.poll(wait):
+            if fd == wake_fd:
+                _serve_other_threads(hub)
+                continue
+            for own_fd, event, handle in mine:
+                if own_fd == fd and revents & _FIRE[event]:
+                    hub.poller.remove(fd, handle)
+                    handle[0](handle[1])
+        if waiter.state == PARKED and timer is not None and _monotonic() >= timer.deadline:
+            callback, arg = timer.callback, timer.arg
+            hub.timers.cancel(timer)
+            callback(arg)
+
+
 def _serve_other_threads(hub):
-    hub._drain_wakeups()
-    hub._wake_pending = False
-    calls = hub._threadsafe
-    while calls:
-        callback, arg = calls.popleft()
+    for callback, arg in hub.take_threadsafe_calls():
         if arg is not RESUME:        # a green thread's wake-up: it will not run again
             callback(arg)
 
@@ -248,8 +247,8 @@ def _at_exit():
         for key, value in list(namespace.items()):
             if value is _getcurrent:
                 namespace[key] = current
-    if _retire_if_alone not in _new_hub_hooks:
-        _new_hub_hooks.append(_retire_if_alone)
+    if _retire_if_alone not in new_hub_hooks:
+        new_hub_hooks.append(_retire_if_alone)
 
 
 atexit.register(_at_exit)

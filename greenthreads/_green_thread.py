@@ -17,6 +17,7 @@ import _thread
 from contextvars import Context
 from greenlet import getcurrent
 
+from ._compat import UNRAISABLE_NAMES_FUNCTION
 from ._hub import get_hub
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._local import local
@@ -29,8 +30,6 @@ __all__ = ['start_new_thread', 'start_new', 'allocate_lock', 'allocate', 'LockTy
            'RLock', 'get_ident', 'get_native_id', '_count', '_local', 'stack_size',
            'TIMEOUT_MAX', 'error', 'exit', 'exit_thread', 'interrupt_main',
            'daemon_threads_allowed', '_excepthook', '_ExceptHookArgs']
-
-_PY313 = sys.version_info >= (3, 13)
 
 # Unchanged from the real module: they are about the OS thread or the process.
 get_native_id = _thread.get_native_id
@@ -106,7 +105,7 @@ def _run_raw(raw):
 
 
 def _report_unraisable(exc, function):
-    if _PY313:
+    if UNRAISABLE_NAMES_FUNCTION:
         msg, obj = f'Exception ignored in thread started by {function!r}', None
     else:
         msg, obj = 'Exception ignored in thread started by', function

@@ -21,6 +21,8 @@ import weakref
 
 from greenlet import getcurrent
 
+from ._threads import thread_end_hooks
+
 __all__ = ['local']
 
 _MISSING = object()
@@ -61,6 +63,14 @@ def _current_token():
     except AttributeError:
         token = g._gt_local_token = _LocalToken()
         return token
+
+
+def _forget_token(glet):
+    # The thread finished: its token dies, and with it its values in every local.
+    glet.__dict__.pop('_gt_local_token', None)
+
+
+thread_end_hooks.append(_forget_token)
 
 
 _get_impl = None  # set below: the slot descriptor's getter

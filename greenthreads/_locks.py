@@ -23,9 +23,10 @@ import _thread
 
 from greenlet import getcurrent
 
+from ._compat import RLOCK_ARGS_DEPRECATED
 from ._hub import ident_of
 from ._originals import real_allocate_lock as _real_allocate_lock, real_get_ident as _real_get_ident
-from ._park import WaitQueue, PENDING, deliver, WOKEN
+from ._park import WaitQueue, PENDING, deliver
 
 __all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
 
@@ -112,14 +113,14 @@ class Lock:
     def release(self):
         """Release the lock, handing it to the longest waiter if there is one."""
         q = self._waiters
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             with q.mutex:
                 # The lock stays held: a claimed waiter owns it now.
                 if q.claim_next() is None:
                     self._block.release()
             return
         self._block.release()
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             self._rescue(q)
 
     def _rescue(self, q):
@@ -132,11 +133,11 @@ class Lock:
     def __exit__(self, t, v, tb):
         # release(), inlined: this is the hot half of every with-block.
         q = self._waiters
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             self.release()
             return
         self._block.release()
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             self._rescue(q)
 
     def locked(self):
@@ -190,8 +191,7 @@ class RLock:
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
-            import sys
-            if sys.version_info >= (3, 13):
+            if RLOCK_ARGS_DEPRECATED:
                 import warnings
                 warnings.warn('Passing arguments to RLock is deprecated and will be removed in 3.15',
                               DeprecationWarning, stacklevel=2)
@@ -245,7 +245,7 @@ class RLock:
     def _release_all(self, me):
         cell = self._cell
         q = self._waiters
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             with q.mutex:
                 waiter = q.claim_next(deliver_now=False)
                 if waiter is None:
@@ -254,7 +254,7 @@ class RLock:
                     _handoff(cell, waiter, (waiter.glet, 1))
             return
         del cell[0]
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             self._rescue(q)
 
     def _rescue(self, q):
@@ -265,10 +265,7 @@ class RLock:
                 return
             owner = (waiter.glet, 1)
             if self._cell.setdefault(0, owner) is owner:   # nobody took it first
-                waiter.state = WOKEN
-                waiter.value = True
-                q._stale += 1          # resolved, but still in the deque
-                deliver(waiter)
+                q.claim(waiter)
 
     def __exit__(self, t, v, tb):
         # release(), inlined for the uncontended case.

@@ -20,21 +20,21 @@ Every suspension point loops until its own waiter is resolved, so a stray
 switch into a parked green thread can never be mistaken for a wake-up.
 """
 
-import time
 from collections import deque
 from operator import index as _index
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, peek_hub, READ, _tls
-from ._originals import real_get_ident as _real_get_ident, real_rlock as _real_rlock
+from ._hub import get_hub, HubBlockingError, peek_hub, tls as _tls
+from ._poller import READ
+from ._originals import real_get_ident as _real_get_ident, real_rlock as _real_rlock, \
+    real_sleep as _real_sleep
 
 __all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'sleep', 'yield_now', 'wait_fd',
-           'io_ready', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
+           'io_ready', 'call_in_main', 'waiter_of', 'cancel_after_fork', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
 
-_real_sleep = time.sleep      # captured before any monkey patching
 _NO_ARGUMENT = object()
 
 #: The argument of every "resume this green thread" entry on a hub's ready
@@ -115,10 +115,10 @@ def park(waiter, timeout=None):
         raise HubBlockingError(
             'cannot block inside the greenthreads hub (a timer, I/O or '
             'signal callback tried to wait); hand the work to a thread instead')
-    timer = hub.call_later(timeout, _expire, waiter) if timeout is not None else None
+    timer = hub.timers.arm(timeout, _expire, waiter) if timeout is not None else None
     try:
         if hub.main_calls and waiter.glet is hub.main_glet:
-            hub.run_main_calls()    # left by a signal handler that raised
+            _run_main_calls(hub)    # left by a signal handler that raised
         ready = hub.ready
         while waiter.state == PARKED:
             if ready and ready[0][1] is RESUME and hub.direct_budget:
@@ -128,14 +128,46 @@ def park(waiter, timeout=None):
             else:
                 hub.greenlet.switch()
             if hub.main_calls and waiter.glet is hub.main_glet:
-                hub.run_main_calls()
+                _run_main_calls(hub)
     except BaseException:
         _claim(waiter, CANCELLED)
         raise
     finally:
         if timer is not None:
-            hub.cancel_timer(timer)
+            hub.timers.cancel(timer)
     return waiter.state == WOKEN
+
+
+def call_in_main(hub, function, args):
+    """Run ``function(*args)`` in ``hub``'s main green thread, as soon as it runs.
+
+    The main thread is interrupted wherever it waits; what ``function``
+    raises comes out of that wait, and if it returns normally the wait goes
+    on (see park()).  Call from the hub's OS thread (a signal handler), from
+    any greenlet but the main one.
+    """
+    hub.main_calls.append((function, args))
+    if getcurrent() is hub.greenlet:
+        # Noticed by the hub itself, maybe in the middle of a poll that
+        # PEP 475 would simply retry: make that poll return.
+        hub.wakeup.write()
+    main = hub.main_glet
+    waiter = waiter_of(main.gr_frame)
+    if waiter is not None and waiter.state == PARKED:
+        # A wake-up that resolves nothing: park() runs the calls and parks again.
+        hub.ready.append((main.switch, None))
+
+
+def _run_main_calls(hub):
+    """Run the pending :func:`call_in_main` calls (in the main green thread).
+
+    If one raises, the rest stay queued; the main thread runs them at its
+    next wait, which it checks before it parks.
+    """
+    calls = hub.main_calls
+    while calls:
+        function, args = calls.pop(0)
+        function(*args)
 
 
 def waiter_of(frame):
@@ -162,6 +194,18 @@ def unpark(waiter, value=True):
     waiter.value = value
     deliver(waiter)
     return True
+
+
+def cancel_after_fork(waiter):
+    """In a forked child: resolve a parked ``waiter`` as cancelled, so no release can wake it.
+
+    Its queue's mutex is not taken: a thread that no longer exists may have
+    held it at the fork (and nobody else runs in the child yet).
+    """
+    if waiter.state == PARKED:
+        waiter.state = CANCELLED
+        if waiter.queue is not None:
+            waiter.queue._stale += 1
 
 
 def _unpark_here(args):
@@ -196,23 +240,23 @@ class WaitQueue:
     left in place (O(1)) and counted stale; one at either end is removed at
     once, and the stale ones are compacted away in bulk when they outnumber
     the parked ones, so the queue never holds more than about twice its
-    parked waiters (plus a constant).  ``queue._waiters`` (a deque) is true
+    parked waiters (plus a constant).  ``entries`` (a deque) is true
     whenever anyone may be waiting: a cheap lock-free hint for fast paths,
-    to be confirmed under the mutex.
+    to be confirmed under the mutex.  Only this module changes it.
     """
-    __slots__ = ('_waiters', '_stale', 'mutex')
+    __slots__ = ('entries', '_stale', 'mutex')
 
     def __init__(self):
-        self._waiters = deque()
+        self.entries = deque()
         self._stale = 0
         self.mutex = _real_rlock()
 
     def __len__(self):
         """The number of waiters still parked."""
-        return len(self._waiters) - self._stale
+        return len(self.entries) - self._stale
 
     def __bool__(self):
-        return len(self._waiters) > self._stale
+        return len(self.entries) > self._stale
 
     def wait(self, retry=None, timeout=None, reason=None, undo=None, expired=False):
         """Park the current green thread at the back of the queue until a waker claims it.
@@ -247,7 +291,7 @@ class WaitQueue:
         waiter.reason = reason
         waiter.queue = self
         with self.mutex:
-            self._waiters.append(waiter)
+            self.entries.append(waiter)
             if retry is not None:
                 try:
                     result = retry()
@@ -288,7 +332,7 @@ class WaitQueue:
 
     def _drop(self, waiter):
         """Remove resolved ``waiter`` if it is at either end, else compact when due (mutex held)."""
-        waiters = self._waiters
+        waiters = self.entries
         if waiters:
             if waiters[-1] is waiter:
                 waiters.pop()
@@ -310,7 +354,7 @@ class WaitQueue:
 
     def claim_next(self, value=True, deliver_now=True):
         """Claim (and deliver) the longest-waiting parked waiter (mutex held); None if none."""
-        waiters = self._waiters
+        waiters = self.entries
         while waiters:
             w = waiters.popleft()
             if w.state == PARKED:
@@ -326,16 +370,23 @@ class WaitQueue:
             self._stale -= 1
         return None
 
+    def claim(self, waiter, value=True):
+        """Claim and deliver ``waiter``, a parked one found by :meth:`first_parked`, where it stands (mutex held)."""
+        waiter.state = WOKEN
+        waiter.value = value
+        self._stale += 1           # resolved, but still in the deque
+        deliver(waiter)
+
     def first_parked(self):
         """The longest-waiting parked waiter, left in place (mutex held); None if none."""
-        for w in self._waiters:
+        for w in self.entries:
             if w.state == PARKED:
                 return w
         return None
 
     def claim_all(self, value=True):
         """Claim and deliver every parked waiter, in FIFO order (mutex held); return how many."""
-        waiters = self._waiters
+        waiters = self.entries
         popleft = waiters.popleft
         me = _real_get_ident()
         n = 0
@@ -380,9 +431,9 @@ def yield_now():
     if glet is hub.greenlet:
         raise HubBlockingError('cannot yield from inside the greenthreads hub')
     if hub.main_calls and glet is hub.main_glet:
-        hub.run_main_calls()
+        _run_main_calls(hub)
     ready = hub.ready
-    if not ready and not hub._timers and not hub._io_waiters and not hub._threadsafe:
+    if not ready and hub.nothing_pending():
         # Nothing else runnable, and no timer or I/O a hub turn could find
         # ready: nobody to let run (a call from another OS thread that comes
         # in now is seen by the next probe).
@@ -396,7 +447,7 @@ def yield_now():
         # timers and I/O, which is what a polling sleep(0) loop waits for.
         hub.greenlet.switch()
     if hub.main_calls and glet is hub.main_glet:
-        hub.run_main_calls()
+        _run_main_calls(hub)
 
 
 def sleep(seconds=_NO_ARGUMENT, /, *more, **keywords):
@@ -461,7 +512,7 @@ def wait_fd(fd, event, timeout=None, owner=None, unsure=False):
 
     Returns True when ready (or in error: the next I/O call reports it),
     False if ``timeout`` expired first.  A True may be spurious: callers
-    retry their I/O call and wait again.  ``owner``: see :meth:`Hub.add_io`
+    retry their I/O call and wait again.  ``owner``: see :meth:`Poller.add`
     (a caller whose I/O call on ``fd`` just failed with EAGAIN waits without
     a syscall); ``unsure``: see there too.
     """
@@ -475,9 +526,10 @@ def wait_fd(fd, event, timeout=None, owner=None, unsure=False):
     waiter.state = PARKED
     waiter.value = waiter.queue = None
     waiter.reason = _FdWait((fd, event))
-    handle = hub.add_io(fd, event, io_ready, waiter, owner, unsure)
+    poller = hub.poller
+    handle = poller.add(fd, event, io_ready, waiter, owner, unsure)
     try:
         return park(waiter, timeout)
     finally:
         if waiter.state != WOKEN:
-            hub.remove_io(fd, handle)
+            poller.remove(fd, handle)

@@ -192,7 +192,7 @@ class Condition:
         if not self._is_owned():
             raise RuntimeError('cannot notify on un-acquired lock')
         q = self._waiters
-        if not q._waiters:
+        if not q.entries:
             return
         with q.mutex:
             while n > 0 and q.claim_next() is not None:
@@ -282,7 +282,7 @@ class Semaphore:
             # a fractional n (3.12+) that is the stdlib's value += n followed
             # by notify(n), whose last waiter takes a unit of which only a
             # fraction was there.
-            while n > 0 and q._waiters and q.claim_next() is not None:
+            while n > 0 and q.entries and q.claim_next() is not None:
                 n -= 1
             self._value += n
 
@@ -340,7 +340,7 @@ class Event:
         """Set the flag and wake every waiting thread."""
         self._flag = True
         q = self._waiters
-        if q is not None and q._waiters:
+        if q is not None and q.entries:
             with q.mutex:
                 q.claim_all()
 

@@ -24,10 +24,13 @@ import _thread
 from contextvars import Context
 from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _greenlet_gettrace
 
-from ._hub import get_hub, Runner, ident_of, _new_hub_hooks
-from ._originals import real_get_ident as _real_get_ident, real_allocate_lock as _real_allocate_lock
+from ._compat import (DAEMON_THREADS_CHECKED, START_JOINABLE_THREAD, JOIN_CHECKS_TIMEOUT_WHEN_DONE,
+                      DUMMY_THREAD_RAISES, DUMMY_THREADS_FORGOTTEN)
+from ._hub import get_hub, peek_hub, Runner, ident_of, new_hub_hooks
+from ._originals import real_get_ident as _real_get_ident, real_allocate_lock as _real_allocate_lock, \
+    real_get_native_id as _real_native_id
 from ._locks import check_acquire_args, lazy_queue
-from ._park import WaitQueue, PENDING
+from ._park import WaitQueue, PENDING, waiter_of, cancel_after_fork
 from ._sync import Event
 
 __all__ = ['Thread', 'Timer', 'current_thread', 'main_thread', 'enumerate', 'active_count',
@@ -35,10 +38,6 @@ __all__ = ['Thread', 'Timer', 'current_thread', 'main_thread', 'enumerate', 'act
            'settrace', 'setprofile', 'gettrace', 'getprofile', 'stack_size', 'TIMEOUT_MAX',
            'ThreadError', 'currentThread', 'activeCount']
 
-_PY312 = sys.version_info >= (3, 12)
-_PY313 = sys.version_info >= (3, 13)
-
-_real_native_id = _thread.get_native_id
 _daemon_threads_allowed = getattr(_thread, 'daemon_threads_allowed', lambda: True)
 
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
@@ -56,6 +55,11 @@ _active = {}
 _nondaemon = {}
 #: [number of running green threads started by Thread or _thread]
 _live = [0]
+
+#: Callables run with a green thread's greenlet when the thread finishes:
+#: what rooms above keep per thread goes with it (``local`` values), and a
+#: pooled runner greenlet starts its next thread clean.
+thread_end_hooks = []
 _counter = itertools.count(1).__next__
 #: Where default thread names are numbered: this module, or under the patch
 #: the stdlib threading module (whose ``_counter`` code and tests may replace).
@@ -197,7 +201,7 @@ class _PerThreadTracing:
     def enable(cls):
         if not cls.enabled:
             cls.enabled = True
-            _new_hub_hooks.append(cls._install)
+            new_hub_hooks.append(cls._install)
         cls._install()
 
     @classmethod
@@ -437,7 +441,7 @@ class Thread:
         # as there, wait until the thread it started runs _bootstrap.
         queue = self.__dict__['_gt_start_waiters'] = WaitQueue()
         try:
-            if _PY313:
+            if START_JOINABLE_THREAD:
                 starter(self._bootstrap, daemon=self.daemon)
             else:
                 starter(self._bootstrap, ())
@@ -507,8 +511,8 @@ class Thread:
         g = self._greenlet
         self._greenlet = None
         if g is not None:
-            # Thread-local values die with the thread (see _local).
-            g.__dict__.pop('_gt_local_token', None)
+            for forget in thread_end_hooks:
+                forget(g)
         joiners = self._joiners
         if joiners is not None:
             joiners.wake_all()
@@ -530,7 +534,7 @@ class Thread:
         if timeout is not None:
             # Historically a negative timeout acts as 0.
             timeout = max(timeout, 0)
-            if _PY313 or not self._done:
+            if JOIN_CHECKS_TIMEOUT_WHEN_DONE or not self._done:
                 timeout = check_acquire_args(True, timeout)
         if self._done or (timeout is not None and timeout <= 0):
             return
@@ -582,7 +586,7 @@ class Thread:
     def daemon(self, daemonic):
         if not self._initialized:
             raise RuntimeError('Thread.__init__() not called')
-        if _PY312 and daemonic and not _daemon_threads_allowed():
+        if DAEMON_THREADS_CHECKED and daemonic and not _daemon_threads_allowed():
             raise RuntimeError('daemon threads are disabled in this interpreter')
         if self._start_state is _STARTED:
             raise RuntimeError('cannot set daemon status of active thread')
@@ -694,7 +698,7 @@ class _DummyThread(Thread):
 
     def __init__(self, glet):
         Thread.__init__(self, name='Dummy-%d' % _names._counter(),
-                        daemon=_daemon_threads_allowed() if _PY312 else True)
+                        daemon=_daemon_threads_allowed() if DAEMON_THREADS_CHECKED else True)
         self._start_state = _STARTED
         self._ident = ident = ident_of(glet)
         self._native_id = _real_native_id()
@@ -719,13 +723,13 @@ class _DummyThread(Thread):
         g = self._greenlet
         alive = self._start_state is _STARTED and not self._done and (
             self.__dict__.get('_immortal') or (g is not None and not g.dead))
-        if _PY313 and not alive:
+        if DUMMY_THREAD_RAISES and not alive:
             raise RuntimeError('thread is not alive')
         assert alive
         return True
 
     def join(self, timeout=None):
-        if _PY313:
+        if DUMMY_THREAD_RAISES:
             raise RuntimeError('cannot join a dummy thread')
         assert False, 'cannot join a dummy thread'
 
@@ -747,7 +751,7 @@ def _forget_dummy_of(runner, ident):
     thread = runner.thread
     runner.thread = None
     if isinstance(thread, _DummyThread):
-        if not _PY313:
+        if not DUMMY_THREADS_FORGOTTEN:
             thread._immortal = True
             return
         thread._done = True
@@ -825,8 +829,6 @@ def _before_fork():
 
 def _after_fork_in_child():
     """POSIX fork semantics: only the forking green thread lives on, on a fresh hub."""
-    from ._hub import peek_hub
-    from ._park import waiter_of, PARKED, CANCELLED
     hub = peek_hub()
     if hub is not None:
         hub.reinit_after_fork()
@@ -845,10 +847,8 @@ def _after_fork_in_child():
             continue
         if g is not None and not g.dead:
             waiter = waiter_of(g.gr_frame)
-            if waiter is not None and waiter.state == PARKED:
-                waiter.state = CANCELLED        # no release may wake it now
-                if waiter.queue is not None:
-                    waiter.queue._stale += 1
+            if waiter is not None:
+                cancel_after_fork(waiter)
             _fork_graveyard.append(g)
         thread._done = True
         _active.pop(thread._ident, None)
@@ -883,4 +883,4 @@ def _on_new_hub(hub):
         _PerThreadTracing.enable()
 
 
-_new_hub_hooks.append(_on_new_hub)
+new_hub_hooks.append(_on_new_hub)

@@ -10,8 +10,8 @@ import os
 import sys
 import traceback
 
-from . import _hub
-from ._hub import DeadlockError, _new_hub_hooks
+from ._hub import ident_of, new_hub_hooks
+from ._idle import DeadlockError, census
 from ._locks import RLock
 from ._park import waiter_of as _waiter_of, PARKED
 from ._threads import Thread, _active
@@ -41,7 +41,6 @@ def _describe(reason):
         owner = reason._cell.get(0, (None, 0))[0]
         holder = None
         if owner is not None:
-            from ._hub import ident_of
             holder = _thread_of_ident(ident_of(owner))
         text = repr(reason)
         if holder is not None:
@@ -88,8 +87,8 @@ def deadlock_error(hub):
     lines = ['every green thread is blocked and nothing can wake them:']
     for thread, waiter, frame in blocked_threads():
         lines.append(f'  {thread!r} waits on {_describe(waiter.reason)}{_where(frame)}')
-    with _hub._stalled_lock:       # (a new lock after a fork: looked up now)
-        stalled = list(_hub._stalled_hubs)
+    with census.lock:
+        stalled = list(census.stalled)
     for other in stalled:
         frame = other.main_glet.gr_frame
         waiter = _waiter_of(frame)
@@ -141,4 +140,4 @@ def _install(hub):
     hub.on_deadlock = deadlock_error
 
 
-_new_hub_hooks.append(_install)
+new_hub_hooks.append(_install)

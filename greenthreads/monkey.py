@@ -29,6 +29,7 @@ from . import _green_thread as green_thread
 from . import _locks, _local, _sync, _threads
 from ._park import sleep as _green_sleep
 from ._hub import get_hub
+from ._compat import TRACE_ALL_THREADS
 
 __all__ = ['patch_all', 'patch_thread', 'patch_time', 'patch_socket', 'patch_select',
            'patch_selectors', 'patch_queue', 'patch_subprocess', 'patch_ssl', 'patch_os',
@@ -123,7 +124,7 @@ def _threading_table():
         '_thread_shutdown': green_thread._shutdown,
         '_LockType': _locks.Lock,
     }
-    if sys.version_info >= (3, 12):
+    if TRACE_ALL_THREADS:
         table['settrace_all_threads'] = _threads.settrace_all_threads
         table['setprofile_all_threads'] = _threads.setprofile_all_threads
     # Only names this Python's threading really has: never invent attributes.

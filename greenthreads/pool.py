@@ -17,7 +17,7 @@ import os
 import weakref
 from _queue import SimpleQueue   # the C queue: real blocking, never patched
 
-from ._hub import _uncounted_os_threads, _starting_os_threads, _os_epoch
+from ._idle import census
 from ._originals import (real_start_new_thread as _real_start_new_thread,
                          real_allocate_lock as _real_allocate_lock, real_local as _real_local,
                          real_thread_count as _real_thread_count,
@@ -25,10 +25,6 @@ from ._originals import (real_start_new_thread as _real_start_new_thread,
 from ._park import Waiter, park, unpark
 
 __all__ = ['to_thread', 'ThreadPool', 'default_pool']
-
-# Real OS threads and locks, captured (in _hub) before any monkey patching.
-_start_real_thread = _real_start_new_thread
-_real_lock = _real_allocate_lock
 
 # ``_worker.pool`` is set in a pool's own worker threads.
 _worker = _real_local()
@@ -48,7 +44,7 @@ class ThreadPool:
         # Also in a forked child: none of the parent's workers exist there,
         # and counting them would leave every new job queued for ever.
         self._jobs = SimpleQueue()
-        self._lock = _real_lock()
+        self._lock = _real_allocate_lock()
         self._workers = 0
         self._idle = 0
         self._queued = 0
@@ -88,26 +84,26 @@ class ThreadPool:
             if self._queued > self._idle and self._workers < self.max_workers:
                 self._workers += 1
                 # Counted as able to run until _thread._count() counts it.
-                _starting_os_threads[0] += 1
-                _start_real_thread(self._work, ())
+                census.starting_workers += 1
+                _real_start_new_thread(self._work, ())
         self._jobs.put((fn, args, kwargs, waiter))
 
     def _work(self):
         _worker.pool = self
         jobs = self._jobs
         with self._lock:
-            _starting_os_threads[0] -= 1
+            census.starting_workers -= 1
         while True:
             with self._lock:
                 self._idle += 1
-                _uncounted_os_threads[0] += 1
-                _os_epoch[0] += 1
+                census.idle_workers += 1
+                census.epoch += 1
             job = jobs.get()
             with self._lock:
                 self._idle -= 1
                 self._queued -= 1
-                _uncounted_os_threads[0] -= 1
-                _os_epoch[0] += 1
+                census.idle_workers -= 1
+                census.epoch += 1
             fn, args, kwargs, waiter = job
             del job
             try:
@@ -133,8 +129,8 @@ def _after_fork_in_child():
     # _thread._count() still counts every thread the parent had started (as
     # of 3.13): none of them can call into a hub now, but the forking thread
     # itself, if it is one of them.
-    _uncounted_os_threads[0] = _real_thread_count() - (_real_get_ident() != _main_os_ident)
-    _starting_os_threads[0] = 0
+    census.idle_workers = _real_thread_count() - (_real_get_ident() != _main_os_ident)
+    census.starting_workers = 0
 
 
 if hasattr(os, 'register_at_fork'):

@@ -3,7 +3,9 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
+import greenlet
 import pytest
 
 import greenthreads
@@ -71,3 +73,28 @@ def error_of(fn, *args):
     except Exception as exc:
         return type(exc), str(exc)
     return None
+
+
+class SwitchCounter:
+    """Counts greenlet switches while active (greenlet's own trace hook)."""
+
+    def __enter__(self):
+        self.count = 0
+        self._old = greenlet.settrace(self._trace)
+        return self
+
+    def _trace(self, event, args):
+        if event in ('switch', 'throw'):
+            self.count += 1
+        if self._old is not None:
+            self._old(event, args)
+
+    def __exit__(self, *exc):
+        greenlet.settrace(self._old)
+
+
+def in_os_thread(fn, delay=0.05):
+    """Start a real OS thread that calls ``fn()`` after ``delay`` seconds; return it."""
+    t = threading.Thread(target=lambda: (time.sleep(delay), fn()))
+    t.start()
+    return t

@@ -170,8 +170,8 @@ class GreenWorld(World):
             for attr in ('_waiters', '_joiners', '_getters'):
                 q = getattr(obj, attr, None)
                 if isinstance(q, WaitQueue):
-                    entries += len(q._waiters)
-                    stale += q._stale
+                    entries += len(q.entries)
+                    stale += len(q.entries) - len(q)
         return (entries, stale)
 
 

@@ -19,8 +19,7 @@ import multiprocessing
 import pytest
 
 import greenthreads
-from greenthreads import _hub
-from greenthreads._park import Waiter, park, unpark
+from greenthreads import _hub, _poller
 from greenthreads.green.multiprocessing import cooperative_methods
 
 from conftest import ROOT, run_script
@@ -456,11 +455,11 @@ def test_an_rlock_held_by_a_thread_the_fork_left_behind_is_waited_for_in_the_chi
     pid = forked[0]
     try:
         greenthreads.sleep(0.2)
-        assert _hub.ready_now([r], 1) == []       # the child waits
+        assert _poller.ready_now([r], 1) == []       # the child waits
         let_go.set()
         a.join()
         os.set_blocking(r, False)
-        assert _settle(lambda: _hub.ready_now([r], 1), 10)
+        assert _settle(lambda: _poller.ready_now([r], 1), 10)
         assert os.read(r, 100) == b'1 1'
     finally:
         os.close(r)
@@ -526,7 +525,7 @@ def test_a_forked_child_has_a_fresh_thread_pool_and_still_reports_deadlocks():
     hub = _hub.get_hub()
 
     def hand_back():
-        with hub._wake_lock:
+        with hub.wakeup._lock:
             holding.release()
             done.acquire()
     _thread.start_new_thread(hand_back, ())
@@ -554,20 +553,6 @@ def test_a_forked_child_has_a_fresh_thread_pool_and_still_reports_deadlocks():
         assert os.read(r, 100) == b'42 deadlock'
     finally:
         os.close(r)
-
-
-def test_a_call_from_another_os_thread_is_not_lost_after_a_late_wake_up_byte():
-    # Many real threads hand results back at once here.  One that sets the
-    # hub's "wake-up pending" flag just after the hub emptied its queue
-    # leaves a byte in the pipe and the flag set; once the hub has read that
-    # byte, the next call from another thread must still wake it.
-    hub = _hub.get_hub()
-    hub._wake_pending = True
-    os.write(hub._wake_w, b'\0')
-    greenthreads.sleep(0.01)      # the hub polls and reads the byte
-    waiter = Waiter('a call from another OS thread')
-    _thread.start_new_thread(unpark, (waiter, 'delivered'))
-    assert park(waiter, 5) and waiter.value == 'delivered'
 
 
 def test_a_condition_on_a_lock_still_works_after_its_fork_reinit():

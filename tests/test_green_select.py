@@ -360,7 +360,7 @@ def test_patched_selectors_default_to_the_green_epoll():
         from greenthreads import _hub, _originals
         from greenthreads.green import select as green_select
         print(select.epoll is green_select.epoll, _originals.real_epoll is not select.epoll,
-              type(_hub.get_hub()._poller) is _originals.real_epoll)
+              type(_hub.get_hub().poller._backend) is _originals.real_epoll)
         print(selectors.DefaultSelector.__name__, selectors.EpollSelector._selector_cls is select.epoll,
               selectors.PollSelector._selector_cls is select.poll,
               hasattr(selectors, 'KqueueSelector') or hasattr(selectors, 'DevpollSelector'))

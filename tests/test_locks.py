@@ -1,7 +1,8 @@
-"""Primitives: switch-free fast paths, FIFO handoff, RLock re-entry, real OS threads.
+"""_locks: Lock and RLock: switch-free fast paths, FIFO handoff, RLock re-entry, real OS threads.
 
 (CPython's own lock tests run in test_cpython_suites.py; these cover what they
-cannot see: switches, fairness, atomicity and cross-OS-thread use.)
+cannot see: switches, fairness, atomicity and cross-OS-thread use.  Condition,
+Semaphore, Event and Barrier are in test_sync.py.)
 """
 
 import gc
@@ -9,36 +10,16 @@ import sys
 import threading as std_threading
 import time
 
-import greenlet
 import pytest
 
 import greenthreads
-from greenthreads import Lock, RLock, Condition, Semaphore, Event, Barrier
-from conftest import spawn, error_of as _err
-
-
-class SwitchCounter:
-    """Counts greenlet switches while active (greenlet's own trace hook)."""
-
-    def __enter__(self):
-        self.count = 0
-        self._old = greenlet.settrace(self._trace)
-        return self
-
-    def _trace(self, event, args):
-        if event in ('switch', 'throw'):
-            self.count += 1
-        if self._old is not None:
-            self._old(event, args)
-
-    def __exit__(self, *exc):
-        greenlet.settrace(self._old)
+from greenthreads import Lock, RLock
+from conftest import spawn, error_of as _err, SwitchCounter, in_os_thread
 
 
 # ------------------------------------------------------------ fast paths
 def test_uncontended_and_non_blocking_paths_never_switch():
-    lock, rlock, sem, ev = Lock(), RLock(), Semaphore(2), Event()
-    cond = Condition(Lock())
+    lock, rlock = Lock(), RLock()
     held = Lock()
     held.acquire()
     spawn(held.acquire)          # a runnable thread that a switch would run
@@ -51,15 +32,6 @@ def test_uncontended_and_non_blocking_paths_never_switch():
                     pass
             assert held.acquire(False) is False        # failed try: no yield
             assert held.acquire(timeout=0) is False           # zero timeout: no yield either
-            with sem:
-                pass
-            ev.set()
-            ev.clear()
-            assert ev.wait(0) is False
-            with cond:
-                cond.notify()
-                cond.notify_all()
-                assert cond.wait(0) is False
     assert sc.count == 0
     held.release()
 
@@ -106,19 +78,6 @@ def test_waiters_acquire_in_arrival_order():
     for t in threads:
         t.join()
     assert got == list(range(10))
-
-
-def test_semaphore_hands_units_in_arrival_order():
-    sem = Semaphore(0)
-    got = []
-    threads = [spawn(lambda i=i: (sem.acquire(), got.append(i))) for i in range(5)]
-    greenthreads.sleep(0)
-    sem.release(2)
-    assert sem.acquire(False) is False      # the units went to the waiters
-    sem.release(3)
-    for t in threads:
-        t.join()
-    assert got == list(range(5))
 
 
 def test_timed_out_waiter_does_not_receive_the_lock():
@@ -271,18 +230,6 @@ def test_return_values_match_cpython(mod):
     assert rlock.release() is None and rlock.release() is None
     assert lock.acquire() is True and lock.release() is None
     assert _err(lock.release) == (RuntimeError, 'release unlocked lock')
-    sem = mod.BoundedSemaphore(1)
-    assert _err(sem.release) == (ValueError, 'Semaphore released too many times')
-    assert _err(lambda: sem.release(0)) == (ValueError, 'n must be one or more')
-    assert _err(lambda: mod.Semaphore(-1)) == (ValueError, 'semaphore initial value must be >= 0')
-    assert _err(lambda: sem.acquire(False, 1)) == (ValueError, "can't specify timeout for non-blocking acquire")
-    ev = mod.Event()
-    assert ev.wait(-1) is False and ev.wait(0) is False
-    ev.set()
-    assert ev.wait(-1) is True and ev.wait() is True
-    cond = mod.Condition()
-    assert _err(cond.wait) == (RuntimeError, 'cannot wait on un-acquired lock')
-    assert _err(cond.notify) == (RuntimeError, 'cannot notify on un-acquired lock')
 
 
 def test_reprs_follow_cpython_shapes(mod):
@@ -293,96 +240,19 @@ def test_reprs_follow_cpython_shapes(mod):
     assert re.fullmatch(r'<locked \S+RLock object owner=\d+ count=1 at 0x[0-9a-f]+>', repr(r))
     assert f'owner={mod.get_ident()}' in repr(r)
     r.release()
-    assert re.fullmatch(r'<Condition\(<unlocked \S+RLock object owner=0 count=0 at 0x[0-9a-f]+>, 0\)>',
-                        repr(mod.Condition()))
-
-
-def test_condition_with_any_lock_like_object():
-    class Wrapped:
-        """A lock-like object without _is_owned/_release_save: the fallbacks apply."""
-        def __init__(self):
-            self.inner = Lock()
-            self.acquire = self.inner.acquire
-            self.release = self.inner.release
-
-        def __enter__(self):
-            return self.inner.__enter__()
-
-        def __exit__(self, *a):
-            return self.inner.__exit__(*a)
-
-    cond = Condition(Wrapped())
-    ready = []
-
-    def consumer():
-        with cond:
-            assert cond.wait_for(lambda: ready, timeout=5)
-    t = spawn(consumer)
-    greenthreads.sleep(0)
-    with cond:
-        ready.append(1)
-        cond.notify()
-    t.join()
-
-
-def test_barrier_action_abort_reset():
-    results = []
-    b = Barrier(3, action=lambda: results.append('action'))
-    threads = [spawn(lambda: results.append(b.wait())) for _ in range(3)]
-    for t in threads:
-        t.join()
-    assert sorted(results[1:]) == [0, 1, 2] and results[0] == 'action'
-    b2 = Barrier(2, timeout=0.01)
-    with pytest.raises(greenthreads.BrokenBarrierError):
-        b2.wait()
-    assert b2.broken
-    b2.reset()
-    assert not b2.broken and b2.n_waiting == 0 and b2.parties == 2
 
 
 # ------------------------------------------------------------ real OS threads
-def _in_os_thread(fn, delay=0.05):
-    t = std_threading.Thread(target=lambda: (time.sleep(delay), fn()))
-    t.start()
-    return t
-
-
-def test_event_set_by_a_real_os_thread_wakes_a_green_waiter():
-    ev = Event()
-    other = spawn(greenthreads.sleep, 0.01)      # the hub keeps scheduling meanwhile
-    os_thread = _in_os_thread(ev.set)
-    assert ev.wait(timeout=10) is True
-    os_thread.join()
-    other.join()
-
-
-@pytest.mark.parametrize('make', [Lock, lambda: Semaphore(0)])
-def test_release_by_a_real_os_thread_wakes_a_green_waiter(make):
-    prim = make()
-    if isinstance(prim, Lock):
-        prim.acquire()
+def test_release_by_a_real_os_thread_wakes_a_green_waiter():
+    prim = Lock()
+    prim.acquire()
     got = []
     waiter = spawn(lambda: got.append(prim.acquire(timeout=10)))
     greenthreads.sleep(0)
-    os_thread = _in_os_thread(prim.release)
+    os_thread = in_os_thread(prim.release)
     waiter.join()
     os_thread.join()
     assert got == [True]
-
-
-def test_a_real_os_thread_blocking_on_a_green_event_blocks_only_itself():
-    ev = Event()
-    progress = []
-    os_result = []
-    os_thread = std_threading.Thread(target=lambda: os_result.append(ev.wait(10)))
-    os_thread.start()
-    for i in range(5):           # green threads keep running meanwhile
-        spawn(progress.append, i).join()
-        greenthreads.sleep(0.01)
-    assert progress == list(range(5)) and os_result == []
-    ev.set()
-    os_thread.join(10)
-    assert os_result == [True]
 
 
 def test_real_and_green_threads_share_a_lock_correctly():
@@ -414,36 +284,3 @@ def test_real_and_green_threads_share_a_lock_correctly():
     for t in os_threads:
         t.join()
     assert counter[0] == 5 * n
-
-
-def test_real_os_thread_waits_on_condition_notified_by_green_thread():
-    cond = Condition()
-    items = []
-    got = []
-
-    def os_consumer():
-        with cond:
-            assert cond.wait_for(lambda: items, timeout=10)
-            got.append(items.pop())
-    t = std_threading.Thread(target=os_consumer)
-    t.start()
-    greenthreads.sleep(0.05)
-    with cond:
-        items.append('x')
-        cond.notify()
-    t.join(10)
-    assert got == ['x']
-
-
-def test_join_a_green_thread_from_a_real_os_thread():
-    ev = Event()
-    green = spawn(ev.wait)
-    joined = []
-    os_thread = std_threading.Thread(target=lambda: (green.join(10), joined.append(green.is_alive())))
-    os_thread.start()
-    greenthreads.sleep(0.05)
-    assert joined == []
-    ev.set()
-    green.join()
-    os_thread.join(10)
-    assert joined == [False]

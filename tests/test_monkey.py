@@ -58,54 +58,6 @@ print(before == (threading.Lock, _thread.start_new_thread, time.sleep),
     assert proc.stdout.split() == ['True', 'True']
 
 
-def test_start_new_thread_gives_green_threads():
-    proc = run('''
-natives, names = set(), []
-done = threading.Event()
-def worker(i, stop=None):
-    time.sleep(0.05)
-    natives.add(threading.get_native_id())
-    names.append(threading.current_thread().name.split('-')[0])
-    if len(names) == 50:
-        done.set()
-t0 = time.monotonic()
-for i in range(50):
-    _thread.start_new_thread(worker, (i,), {'stop': None})
-assert _thread._count() == 50
-done.wait(10)
-print(len(natives), time.monotonic() - t0 < 2, set(names), _thread._count())
-''')
-    assert proc.stdout.split() == ['1', 'True', "{'Dummy'}", '0']
-
-
-def test_start_new_thread_errors_match_cpython():
-    proc = run('''
-real = monkey.get_original('_thread', 'start_new_thread')
-def err(fn, *a):
-    try:
-        fn(*a)
-    except Exception as e:
-        return type(e).__name__ + ': ' + str(e)
-cases = [(1, ()), (print, []), (print, (), 1)]
-print(json.dumps([[err(_thread.start_new_thread, *c), err(real, *c)] for c in cases]))
-''')
-    for ours, theirs in json.loads(proc.stdout):
-        assert ours == theirs and ours is not None
-
-
-def test_unhandled_exception_in_raw_thread_goes_to_unraisablehook():
-    proc = run('''
-seen = []
-sys.unraisablehook = lambda args: seen.append((args.exc_type.__name__, args.err_msg, args.object))
-def boom():
-    raise ValueError('x')
-_thread.start_new_thread(boom, ())
-time.sleep(0.01)
-print(seen[0][0], 'thread started by' in seen[0][1])
-''')
-    assert proc.stdout.split() == ['ValueError', 'True']
-
-
 def test_green_sleep_validates_like_time_sleep():
     proc = run('''
 real = monkey.get_original('time', 'sleep')

@@ -53,12 +53,14 @@ import _thread
 
 from _multiprocessing import SemLock as _SemLock   # ImportError without sem_open
 
-from .._originals import real_allocate_lock as _real_allocate_lock
+from .._originals import real_allocate_lock as _real_allocate_lock, os_read as _real_read, \
+    os_write as _real_write
+from .._compat import SEMLOCK_BLOCK_ANY_OBJECT
 from .._locks import Lock as _GreenLock
 from .._park import Waiter, park
 from .._threads import get_ident
 from ..pool import ThreadPool, _worker
-from .os import read as _green_read, write as _green_write, _real_read, _real_write
+from .os import read as _green_read, write as _green_write
 
 __all__ = ['cooperative_methods', 'connection_methods', 'SEMLOCK_METHODS', 'when_imported']
 
@@ -77,11 +79,7 @@ def _blocking_arg(block):
 
     Raises what the C call raises for a value it rejects.
     """
-    return bool(block) if _BLOCK_IS_ANY_OBJECT else bool(operator.index(block))
-
-
-# A version fact, not a probe: a probe would need a semaphore (sem_open).
-_BLOCK_IS_ANY_OBJECT = sys.version_info >= (3, 12)
+    return bool(block) if SEMLOCK_BLOCK_ANY_OBJECT else bool(operator.index(block))
 
 
 def _seconds(timeout):

@@ -14,15 +14,13 @@ import os as _std
 import select as _select
 import time
 
-from .._hub import READ, WRITE, ready_now
+from .._originals import os_read as _real_read, os_write as _real_write, \
+    os_sendfile as _real_sendfile, os_waitpid as _real_waitpid
+from .._poller import READ, WRITE, ready_now
 from .._park import wait_fd, sleep
 
 __all__ = ['read', 'write', 'sendfile', 'waitpid']
 
-_real_read = _std.read
-_real_write = _std.write
-_real_sendfile = getattr(_std, 'sendfile', None)
-_real_waitpid = _std.waitpid
 _monotonic = time.monotonic
 
 

@@ -51,7 +51,7 @@ class SimpleQueue:
     def put(self, item, block=True, timeout=None):
         """Put ``item`` on the queue (never blocks)."""
         q = self._getters
-        if q._waiters:
+        if q.entries:
             with q.mutex:
                 if q.claim_next(item) is not None:
                     return

@@ -13,7 +13,10 @@ import operator
 import select as _std
 import time
 
-from .._hub import READ, WRITE, peek_hub
+from .._hub import peek_hub
+from .._originals import real_select as _real_select, real_poll as _real_poll, \
+    real_epoll as _real_epoll
+from .._poller import READ, WRITE
 from .._park import Waiter, park, io_ready, yield_now, wait_fd
 
 from select import error, POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL  # noqa: F401
@@ -22,9 +25,6 @@ from select import POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND, POLLMSG  # no
 __all__ = ['select', 'poll', 'error', 'POLLIN', 'POLLPRI', 'POLLOUT', 'POLLERR', 'POLLHUP',
            'POLLNVAL', 'POLLRDNORM', 'POLLRDBAND', 'POLLWRNORM', 'POLLWRBAND', 'POLLMSG']
 
-_real_select = _std.select
-_real_poll = _std.poll
-_real_epoll = getattr(_std, 'epoll', None)
 _monotonic = time.monotonic
 _index = operator.index
 _new = object.__new__
@@ -49,13 +49,13 @@ def _fileno(obj):
 def _wait_any(interests, timeout):
     """Park until one of ``interests`` (``[(fd, READ|WRITE)]``) is ready or ``timeout`` passes."""
     waiter = Waiter('select')
-    hub = waiter.hub
-    handles = [(fd, hub.add_io(fd, event, io_ready, waiter)) for fd, event in interests]
+    poller = waiter.hub.poller
+    handles = [(fd, poller.add(fd, event, io_ready, waiter)) for fd, event in interests]
     try:
         return park(waiter, timeout)
     finally:
         for fd, handle in handles:
-            hub.remove_io(fd, handle)
+            poller.remove(fd, handle)
 
 
 def _seconds(timeout):

@@ -9,7 +9,7 @@ the hub (waiting in epoll), where it may not block and where an exception
 would hit the scheduler, or another green thread, which it would kill.
 
 ``signal()`` here installs a wrapper that hands the handler to the main
-green thread (``Hub.call_in_main``): parked or not, the main thread runs it
+green thread (``_park.call_in_main``): parked or not, the main thread runs it
 next, and its exception propagates there; the handler's ``frame`` is where
 the main thread's code was interrupted.  ``getsignal()`` and the value
 ``signal()`` returns give back the handler as installed.  ``pause()`` parks
@@ -26,15 +26,15 @@ import sys
 
 from greenlet import getcurrent
 
-from .._hub import get_hub, peek_hub, _catchable_signals
-from .._park import WaitQueue
+from .._hub import get_hub, peek_hub
+from .._idle import catchable_signals
+from .._originals import real_signal as _real_signal, real_getsignal as _real_getsignal
+from .._park import WaitQueue, call_in_main
 from .._threads import get_ident, main_thread
 
 __all__ = ['signal', 'getsignal', 'pause']
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_real_signal = _signal.signal
-_real_getsignal = _signal.getsignal
 
 #: Green threads in pause(), woken when a wrapped handler is called.  Each
 #: signal starts a new queue: its deferred wake-up is for the threads that
@@ -60,7 +60,7 @@ class _InMainThread:
         hub.ready.append((_wake_pausing, paused))
         if getcurrent() is hub.main_glet:
             return self.handler(signum, frame)
-        hub.call_in_main(_run_in_main, (self.handler, signum))
+        call_in_main(hub, _run_in_main, (self.handler, signum))
 
     def __repr__(self):
         return f'<greenthreads signal wrapper of {self.handler!r}>'
@@ -124,7 +124,7 @@ def pause():
 
 def rewrap_installed():
     """Wrap the Python handlers installed before patching (the C default SIGINT one excepted)."""
-    for signum in _catchable_signals():
+    for signum in catchable_signals():
         try:
             handler = _real_getsignal(signum)
             installed = _wrapped(handler)

@@ -21,12 +21,13 @@ import errno
 import itertools
 import os
 import socket as _std
-import sys
 import _socket
 import time
 
-from .._hub import READ, WRITE, peek_hub
+from .._hub import peek_hub
+from .._poller import READ, WRITE
 from .._park import wait_fd
+from .._compat import CREATE_CONNECTION_ALL_ERRORS
 
 # Everything the stdlib module offers, with the blocking pieces replaced below.
 from socket import *  # noqa: F401,F403  (constants, exceptions, getaddrinfo, ...)
@@ -59,7 +60,7 @@ class socket(_std.socket):
         # non-blocking mode when the type asked for it.
         self._gt_timeout = _csock.gettimeout(self)
         self._gt_set_mode()
-        # Names this socket's registrations in the hub (see Hub.add_io).
+        # Names this socket's registrations in the hub (see Poller.add).
         self._gt_key = _new_key()
         # A stream socket whose last read came back short has (very likely)
         # nothing more to read: its next blocking read waits first instead of
@@ -126,7 +127,7 @@ class socket(_std.socket):
 
     def _gt_wait(self, event, deadline, after_eagain=False):
         # After EAGAIN only a change of readiness matters: the hub can skip
-        # re-checking the fd (see Hub.add_io).
+        # re-checking the fd (see Poller.add).
         owner = self._gt_key if after_eagain else None
         if deadline is None:
             wait_fd(self.fileno(), event, None, owner)
@@ -172,7 +173,7 @@ class socket(_std.socket):
     def _gt_wait_drained(self):
         """The last read was short: wait for more before reading (blocking mode only).
 
-        A guess, checked by the hub before it sleeps (Hub.add_io's ``unsure``),
+        A guess, checked by the hub before it sleeps (Poller.add's ``unsure``),
         so a wrong one (urgent data, a message boundary) costs a turn, not a hang;
         a right one saves a read that would fail with EAGAIN.  A socket closed
         since waits for nothing: the read reports it, as CPython's would.
@@ -528,7 +529,7 @@ def _create_connection(address, timeout, source_address, all_errors):
     raise error('getaddrinfo returns an empty list')
 
 
-if sys.version_info >= (3, 11):
+if CREATE_CONNECTION_ALL_ERRORS:
     def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
                           all_errors=False):
         """Connect to ``(host, port)``, trying each address; return a cooperative socket.

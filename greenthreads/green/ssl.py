@@ -11,7 +11,7 @@ the monkey patch has set ``SSLContext.sslsocket_class``.
 
 import ssl as _std
 
-from .._hub import READ, WRITE
+from .._poller import READ, WRITE
 from . import socket as _green_socket
 
 __all__ = ['SSLSocket']

@@ -12,7 +12,7 @@ import os
 import subprocess as _std
 import time
 
-from .._hub import READ
+from .._poller import READ
 from .._park import wait_fd, sleep
 
 __all__ = ['Popen']

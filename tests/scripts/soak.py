@@ -284,9 +284,9 @@ def timers(case, n):
     hub = get_hub()
     armed = 0
     for _ in range(n):
-        hub.cancel_timer(hub.call_later(3600.0, print))
+        hub.timers.cancel(hub.timers.arm(3600.0, print))
         armed += 1
-    print(armed, len(hub._timers))
+    print(armed, len(hub.timers.heap))
 
 
 def spawns(case, n):
