@@ -216,7 +216,8 @@ def _poll_until_resolved(hub, waiter, timer, mine, listen):
             for own_fd, event, handle in mine:
                 if own_fd == fd and revents & _FIRE[event]:
                     hub.poller.remove(fd, handle)
-                    handle[0](handle[1])
+                    callback, arg = handle
+                    callback(arg)
         if waiter.state == PARKED and timer is not None and _monotonic() >= timer.deadline:
             callback, arg = timer.callback, timer.arg
             hub.timers.cancel(timer)

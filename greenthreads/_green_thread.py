@@ -47,7 +47,7 @@ _local = local
 
 def _count():
     """The number of green threads started here or by threading that are still running."""
-    return _live[0]
+    return _live.count
 
 
 class _RawThread:
@@ -71,7 +71,7 @@ def start_new_thread(function, args, kwargs=None):
     if kwargs is not None and not isinstance(kwargs, dict):
         raise TypeError('optional 3rd arg must be a dictionary')
     raw = _RawThread(function, args, kwargs or {}, None)
-    _live[0] += 1
+    _live.count += 1
     get_hub().spawn(_run_raw, raw)
     return id(raw)
 
@@ -94,7 +94,7 @@ def _run_raw(raw):
             raise
         _report_unraisable(exc, raw.function)
     finally:
-        _live[0] -= 1
+        _live.count -= 1
         _forget_dummy_of(g, ident)
         if raw.sentinels:
             for sentinel in raw.sentinels:
@@ -216,7 +216,7 @@ def start_joinable_thread(function, handle=None, daemon=True):
         raise RuntimeError('thread already started')
     raw = _RawThread(function, (), {}, handle)
     handle.ident = id(raw)
-    _live[0] += 1
+    _live.count += 1
     if not daemon:
         _nondaemon[handle] = None
         _register_exit_hook()
@@ -237,8 +237,4 @@ def _get_main_thread_ident():
 
 def _shutdown():
     """Join every non-daemon green thread (``threading._shutdown`` calls this on 3.13+)."""
-    from ._threads import _shutdown as join_all
-    join_all()
-
-
-_is_main_interpreter = getattr(_thread, '_is_main_interpreter', None)
+    _threads._shutdown()

@@ -19,6 +19,7 @@ that finds waiters after freeing the lock re-takes it and hands it over under
 the same mutex: no wake-up is lost between the two.
 """
 
+import warnings
 import _thread
 
 from greenlet import getcurrent
@@ -192,7 +193,6 @@ class RLock:
     def __init__(self, *args, **kwargs):
         if args or kwargs:
             if RLOCK_ARGS_DEPRECATED:
-                import warnings
                 warnings.warn('Passing arguments to RLock is deprecated and will be removed in 3.15',
                               DeprecationWarning, stacklevel=2)
         self._cell = {}          # {0: (owner, count)} while held, {} while free

@@ -17,6 +17,7 @@ thread's: every green thread of one OS thread shares it.
 import itertools
 import os
 import sys
+import warnings
 import threading as _std_threading
 import weakref
 import _thread
@@ -53,8 +54,17 @@ _active = {}
 #: _thread.start_joinable_thread; the exit hook joins them with our own
 #: non-daemon threads (which it finds in _active).
 _nondaemon = {}
-#: [number of running green threads started by Thread or _thread]
-_live = [0]
+
+
+class _Live:
+    """How many green threads started by Thread or ``_thread`` are running (``_thread._count()``)."""
+    __slots__ = ('count',)
+
+    def __init__(self):
+        self.count = 0
+
+
+_live = _Live()
 
 #: Callables run with a green thread's greenlet when the thread finishes:
 #: what rooms above keep per thread goes with it (``local`` values), and a
@@ -105,7 +115,6 @@ def current_thread():
 
 def currentThread():
     """Deprecated alias of :func:`current_thread`."""
-    import warnings
     warnings.warn('currentThread() is deprecated, use current_thread() instead',
                   DeprecationWarning, stacklevel=2)
     return current_thread()
@@ -128,7 +137,6 @@ def active_count():
 
 def activeCount():
     """Deprecated alias of :func:`active_count`."""
-    import warnings
     warnings.warn('activeCount() is deprecated, use active_count() instead',
                   DeprecationWarning, stacklevel=2)
     return active_count()
@@ -407,7 +415,7 @@ class Thread:
         self._native_id = _real_native_id()
         self._start_state = _STARTED
         _active[ident] = self
-        _live[0] += 1
+        _live.count += 1
         if not self._daemonic and not _exit_hook_registered:
             _register_exit_hook()
         hub.spawn(_run_thread, self)
@@ -506,7 +514,7 @@ class Thread:
     def _finish(self):
         self._done = True
         if '_gt_adopted' not in self.__dict__:
-            _live[0] -= 1
+            _live.count -= 1
         _active.pop(self._ident, None)
         g = self._greenlet
         self._greenlet = None
@@ -607,28 +615,24 @@ class Thread:
 
     def isDaemon(self):
         """Deprecated: use the ``daemon`` attribute."""
-        import warnings
         warnings.warn('isDaemon() is deprecated, get the daemon attribute instead',
                       DeprecationWarning, stacklevel=2)
         return self.daemon
 
     def setDaemon(self, daemonic):
         """Deprecated: set the ``daemon`` attribute."""
-        import warnings
         warnings.warn('setDaemon() is deprecated, set the daemon attribute instead',
                       DeprecationWarning, stacklevel=2)
         self.daemon = daemonic
 
     def getName(self):
         """Deprecated: use the ``name`` attribute."""
-        import warnings
         warnings.warn('getName() is deprecated, get the name attribute instead',
                       DeprecationWarning, stacklevel=2)
         return self.name
 
     def setName(self, name):
         """Deprecated: set the ``name`` attribute."""
-        import warnings
         warnings.warn('setName() is deprecated, set the name attribute instead',
                       DeprecationWarning, stacklevel=2)
         self.name = name
@@ -853,7 +857,7 @@ def _after_fork_in_child():
         thread._done = True
         _active.pop(thread._ident, None)
     _nondaemon.clear()
-    _live[0] = 0 if me.parent is None else 1
+    _live.count = 0 if me.parent is None else 1
 
 
 def _restore_std_main_thread():

@@ -15,6 +15,7 @@ from ._idle import DeadlockError, census
 from ._locks import RLock
 from ._park import waiter_of as _waiter_of, PARKED
 from ._threads import Thread, _active
+from .pool import ThreadPool
 
 __all__ = ['DeadlockError', 'deadlock_error', 'blocked_threads', 'format_all', 'dump_all']
 
@@ -102,8 +103,7 @@ def deadlock_error(hub):
 
 
 def _is_pool_worker(frame):
-    from . import pool
-    code = pool.ThreadPool._work.__code__
+    code = ThreadPool._work.__code__
     while frame is not None and frame.f_code is not code:
         frame = frame.f_back
     return frame is not None

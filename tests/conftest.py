@@ -98,3 +98,28 @@ def in_os_thread(fn, delay=0.05):
     t = threading.Thread(target=lambda: (time.sleep(delay), fn()))
     t.start()
     return t
+
+
+def os_thread_release_wakes_green_waiter(prim):
+    """A green thread waits on held ``prim``; a real OS thread releases it.  Returns what acquire gave."""
+    got = []
+    waiter = spawn(lambda: got.append(prim.acquire(timeout=10)))
+    greenthreads.sleep(0)
+    os_thread = in_os_thread(prim.release)
+    waiter.join()
+    os_thread.join()
+    return got
+
+
+PATCH_THREAD_PRELUDE = '''
+import greenthreads, greenthreads.monkey as monkey
+monkey.patch_thread()
+import threading, _thread, time, json, sys
+'''
+
+
+def run_under_patch_thread(code, **kw):
+    """Run ``code`` in a fresh interpreter after ``patch_thread()``; assert it succeeds."""
+    proc = run_script(PATCH_THREAD_PRELUDE + code, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return proc

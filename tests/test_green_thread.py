@@ -17,7 +17,7 @@ import pytest
 
 import greenthreads
 import greenthreads._green_thread as gt
-from conftest import run_script, error_of, same_as_native
+from conftest import error_of, same_as_native, run_under_patch_thread
 
 
 def start_and_wait(function, *args, **kwargs):
@@ -225,17 +225,7 @@ def test_main_thread_ident_and_foreign_handles():
 
 
 # ---------------------------------------------------------------- patched
-PRELUDE = '''
-import greenthreads, greenthreads.monkey as monkey
-monkey.patch_thread()
-import threading, _thread, time, json, sys
-'''
-
-
-def run(code, **kw):
-    proc = run_script(PRELUDE + code, **kw)
-    assert proc.returncode == 0, proc.stderr
-    return proc
+run = run_under_patch_thread
 
 
 def test_start_new_thread_gives_green_threads():

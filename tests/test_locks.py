@@ -14,7 +14,7 @@ import pytest
 
 import greenthreads
 from greenthreads import Lock, RLock
-from conftest import spawn, error_of as _err, SwitchCounter, in_os_thread
+from conftest import spawn, error_of as _err, SwitchCounter, os_thread_release_wakes_green_waiter
 
 
 # ------------------------------------------------------------ fast paths
@@ -246,13 +246,7 @@ def test_reprs_follow_cpython_shapes(mod):
 def test_release_by_a_real_os_thread_wakes_a_green_waiter():
     prim = Lock()
     prim.acquire()
-    got = []
-    waiter = spawn(lambda: got.append(prim.acquire(timeout=10)))
-    greenthreads.sleep(0)
-    os_thread = in_os_thread(prim.release)
-    waiter.join()
-    os_thread.join()
-    assert got == [True]
+    assert os_thread_release_wakes_green_waiter(prim) == [True]
 
 
 def test_real_and_green_threads_share_a_lock_correctly():

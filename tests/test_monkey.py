@@ -8,19 +8,9 @@ import json
 
 import pytest
 
-from conftest import run_script
+from conftest import run_script, run_under_patch_thread
 
-PRELUDE = '''
-import greenthreads, greenthreads.monkey as monkey
-monkey.patch_thread()
-import threading, _thread, time, json, sys
-'''
-
-
-def run(code, **kw):
-    proc = run_script(PRELUDE + code, **kw)
-    assert proc.returncode == 0, proc.stderr
-    return proc
+run = run_under_patch_thread
 
 
 def test_public_names_are_green_and_originals_kept():

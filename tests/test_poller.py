@@ -1,5 +1,6 @@
 """I/O readiness: both pollers (edge-triggered epoll and level-triggered poll), in a hub each."""
 
+import contextlib
 import os
 import threading as std_threading
 
@@ -12,6 +13,20 @@ from greenthreads._park import sleep, wait_fd
 from greenthreads._poller import READ, WRITE, EpollPoller, PollPoller, DefaultPoller, ready_now
 
 POLLERS = [pytest.param(EpollPoller, id='epoll'), pytest.param(PollPoller, id='poll')]
+
+
+@contextlib.contextmanager
+def owned_pipe():
+    """``(hub, r, w, owner)``: a pipe whose non-blocking read end ``owner`` reads; closed after."""
+    hub = get_hub()
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    try:
+        yield hub, r, w, object()
+    finally:
+        hub.close_fd(r)
+        os.close(r)
+        os.close(w)
 
 
 def in_a_hub_with(poller_class, test):
@@ -111,11 +126,7 @@ def test_green_threads_ping_pong_over_pipes(poller_class):
 @pytest.mark.parametrize('poller_class', POLLERS)
 def test_fd_closed_behind_the_pollers_back_and_reused(poller_class):
     def test():
-        hub = get_hub()
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        owner = object()
-        try:
+        with owned_pipe() as (hub, r, w, owner):
             hub.timers.arm(0.005, lambda _: os.write(w, b'x'))
             assert wait_fd(r, READ, 5, owner) is True
             # Another file takes the number, which the poller may still know.
@@ -128,21 +139,13 @@ def test_fd_closed_behind_the_pollers_back_and_reused(poller_class):
             os.close(w2)
             os.dup2(w, r)                     # and once more, for a plain wait
             assert wait_fd(r, WRITE, 5) is True
-        finally:
-            hub.close_fd(r)
-            os.close(r)
-            os.close(w)
     in_a_hub_with(poller_class, test)
 
 
 @pytest.mark.parametrize('poller_class', POLLERS)
 def test_an_unsure_reader_is_checked_before_the_poller_sleeps(poller_class):
     def test():
-        hub = get_hub()
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        owner = object()
-        try:
+        with owned_pipe() as (hub, r, w, owner):
             # Registered by the owner once (while empty), then filled with no
             # edge anybody waits for: an owner's plain wait would miss it.
             hub.timers.arm(0.005, lambda _: os.write(w, b'x'))
@@ -152,10 +155,6 @@ def test_an_unsure_reader_is_checked_before_the_poller_sleeps(poller_class):
             sleep(0.01)
             assert wait_fd(r, READ, 5, owner, unsure=True) is True
             assert os.read(r, 1) == b'y'
-        finally:
-            hub.close_fd(r)
-            os.close(r)
-            os.close(w)
     in_a_hub_with(poller_class, test)
 
 
@@ -209,31 +208,26 @@ def test_epoll_owner_waits_after_eagain_cost_no_syscall():
     hub = get_hub()
     real = hub.poller._backend
     counting = hub.poller._backend = _CountingBackend(real)
-    r, w = os.pipe()
-    os.set_blocking(r, False)
-    owner = object()
     try:
-        for i in range(3):
-            with pytest.raises(BlockingIOError):
-                os.read(r, 1)
-            hub.timers.arm(0.005, lambda _: os.write(w, b'x'))
-            assert wait_fd(r, READ, 5, owner) is True
-            assert os.read(r, 1) == b'x'
-        # Registered once, by the first wait; never modified after.
-        assert counting.calls == ['register']
-        # Timing out withdraws the interest without a syscall either.
-        assert wait_fd(r, READ, 0.005, owner) is False
-        assert counting.calls == ['register']
-        assert hub.poller.waiting == 0
-        # A wait by anybody else re-checks the fd (one syscall).
-        os.write(w, b'y')
-        assert wait_fd(r, READ, 5) is True
-        assert counting.calls == ['register', 'modify']
+        with owned_pipe() as (hub, r, w, owner):
+            for i in range(3):
+                with pytest.raises(BlockingIOError):
+                    os.read(r, 1)
+                hub.timers.arm(0.005, lambda _: os.write(w, b'x'))
+                assert wait_fd(r, READ, 5, owner) is True
+                assert os.read(r, 1) == b'x'
+            # Registered once, by the first wait; never modified after.
+            assert counting.calls == ['register']
+            # Timing out withdraws the interest without a syscall either.
+            assert wait_fd(r, READ, 0.005, owner) is False
+            assert counting.calls == ['register']
+            assert hub.poller.waiting == 0
+            # A wait by anybody else re-checks the fd (one syscall).
+            os.write(w, b'y')
+            assert wait_fd(r, READ, 5) is True
+            assert counting.calls == ['register', 'modify']
     finally:
         hub.poller._backend = real
-        hub.close_fd(r)
-        os.close(r)
-        os.close(w)
 
 
 def test_ready_now_is_one_poll_without_waiting():

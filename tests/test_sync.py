@@ -13,7 +13,7 @@ import pytest
 
 import greenthreads
 from greenthreads import Lock, Condition, Semaphore, Event, Barrier
-from conftest import spawn, error_of as _err, SwitchCounter, in_os_thread
+from conftest import spawn, error_of as _err, SwitchCounter, in_os_thread, os_thread_release_wakes_green_waiter
 
 
 # ------------------------------------------------------------------ surface
@@ -138,14 +138,7 @@ def test_event_set_by_a_real_os_thread_wakes_a_green_waiter():
 
 
 def test_semaphore_release_by_a_real_os_thread_wakes_a_green_waiter():
-    prim = Semaphore(0)
-    got = []
-    waiter = spawn(lambda: got.append(prim.acquire(timeout=10)))
-    greenthreads.sleep(0)
-    os_thread = in_os_thread(prim.release)
-    waiter.join()
-    os_thread.join()
-    assert got == [True]
+    assert os_thread_release_wakes_green_waiter(Semaphore(0)) == [True]
 
 
 def test_a_real_os_thread_blocking_on_a_green_event_blocks_only_itself():

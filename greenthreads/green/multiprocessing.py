@@ -305,7 +305,7 @@ class _RecursiveMutexMethods(_SemaphoreMethods):
         self.pid = _getpid()
         self.gate = _GreenLock()
         if self.owner is not None:
-            if self.owner == _forker[0]:
+            if self.owner == _forker_ident:
                 self.gate.acquire()
             else:
                 self.owner = None
@@ -334,12 +334,13 @@ def _plain_twin(sem):
 
 _immortal_twins = []
 
-#: [ident of the green thread that last called fork() in this process's ancestry]
-_forker = [None]
+#: The ident of the green thread that last called fork() in this process's ancestry.
+_forker_ident = None
 
 
 def _before_fork():
-    _forker[0] = get_ident()
+    global _forker_ident
+    _forker_ident = get_ident()
 
 
 if hasattr(os, 'register_at_fork'):

@@ -26,6 +26,7 @@ import time
 
 from .._hub import peek_hub
 from .._poller import READ, WRITE
+from .. import pool as _pool   # looked up at each call: to_thread can be replaced
 from .._park import wait_fd
 from .._compat import CREATE_CONNECTION_ALL_ERRORS
 
@@ -448,17 +449,15 @@ def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
     """``socket.getaddrinfo``; a name lookup runs in a real thread, parking only the caller."""
     if _numeric(host):
         return _real_getaddrinfo(host, port, family, type, proto, flags)
-    from ..pool import to_thread
-    return to_thread(_real_getaddrinfo, host, port, family, type, proto, flags)
+    return _pool.to_thread(_real_getaddrinfo, host, port, family, type, proto, flags)
 
 
 def _resolver(name):
     real = getattr(_std, name)   # captured at import, before any patching
 
     def resolve(*args):
-        from ..pool import to_thread
         try:
-            return to_thread(real, *args)
+            return _pool.to_thread(real, *args)
         except BaseException:
             del args      # the traceback keeps this frame, not the caller's arguments
             raise
