@@ -110,6 +110,7 @@ class Hub:
     deadlock); ``main_glet`` (this OS thread's main green thread: the root
     greenlet, or after a fork from another green thread, that one) and
     ``main_calls`` (signal handlers' work for it, see ``_park.call_in_main``).
+    ``threadsafe_calls``, ``stalled`` and ``suspect`` are read by ``_idle``.
     """
 
     def __init__(self):
