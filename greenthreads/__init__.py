@@ -15,9 +15,12 @@ real OS thread, parking only the caller).
 import sys as _sys
 import threading as _std_threading
 
+# Before any hot module is imported: GREENTHREADS_PURE_PYTHON=1 takes their source.
+from . import _accel
+_accel.install()
 # First: at exit CPython wipes the globals of the modules imported last first,
 # and this one must outlast the rest (see its docstring).
-from . import _final
+from . import _final  # noqa: E402
 from ._compat import TRACE_ALL_THREADS as _TRACE_ALL_THREADS
 from ._hub import HubBlockingError
 from ._idle import DeadlockError
@@ -42,6 +45,10 @@ __all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', '
 
 # CPython spells the lock factory this way too.
 _allocate_lock = Lock
+
+#: True when the hot modules run compiled (the build's Cython extensions), False
+#: in pure-Python mode (no compiler at install, or GREENTHREADS_PURE_PYTHON=1).
+compiled = _accel.compiled()
 
 # Public classes present themselves as greenthreads.X (reprs, tracebacks).
 for _cls in (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier, Thread, Timer,

@@ -26,7 +26,7 @@ TESTS = os.path.dirname(os.path.abspath(__file__))
 #: The rooms, bottom first (DESIGN.md's table; ``green`` is every module of
 #: green/, which may import each other).  A room imports only rooms before it.
 ROOMS = [
-    '_originals', '_compat',
+    '_accel', '_originals', '_compat',
     '_timers', '_poller', '_wakeup', '_idle',
     '_hub', '_park', '_locks', '_sync', '_threads', '_local', 'pool', '_final', '_green_thread',
     'green',
