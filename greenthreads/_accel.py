@@ -23,26 +23,43 @@ HOT_MODULES = ('_timers', '_poller', '_hub', 'green.socket')
 PURE_PYTHON = os.environ.get('GREENTHREADS_PURE_PYTHON', '') not in ('', '0')
 
 _PACKAGE = __name__.rpartition('.')[0]
+# A source checkout (an editable install), where a hot module may have been
+# edited since it was built; an installed wheel's files are never edited.
+_IN_SOURCE_TREE = os.path.exists(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'setup.py'))
 
 
 class _SourceOnly:
-    """A meta path finder that finds the hot modules as their ``.py`` source."""
+    """A meta path finder that finds the hot modules as their ``.py`` source.
+
+    In pure-Python mode always; otherwise, in a source checkout, a module
+    whose source is newer than its extension (edited since the last
+    ``pip install -e .``), so a stale build never runs in place of the code
+    beside it.
+    """
 
     @staticmethod
     def find_spec(name, path=None, target=None):
         if not name.startswith(_PACKAGE + '.') or name[len(_PACKAGE) + 1:] not in HOT_MODULES or not path:
             return None
+        base = name.rpartition('.')[2]
         for folder in path:
-            source = os.path.join(folder, name.rpartition('.')[2] + '.py')
-            if os.path.exists(source):
+            source = os.path.join(folder, base + '.py')
+            if os.path.exists(source) and (PURE_PYTHON or _IN_SOURCE_TREE and _stale(folder, base, source)):
                 loader = importlib.machinery.SourceFileLoader(name, source)
                 return importlib.util.spec_from_file_location(name, source, loader=loader)
         return None
 
 
+def _stale(folder, base, source):
+    built = [os.path.join(folder, base + suffix) for suffix in importlib.machinery.EXTENSION_SUFFIXES]
+    built = [os.path.getmtime(p) for p in built if os.path.exists(p)]
+    return bool(built) and os.path.getmtime(source) > max(built)
+
+
 def install():
-    """In pure-Python mode, make the hot modules import from source (call before importing them)."""
-    if PURE_PYTHON and not any(f is _SourceOnly for f in sys.meta_path):
+    """Make the hot modules import from source where they must (call before importing them)."""
+    if not any(f is _SourceOnly for f in sys.meta_path):
         sys.meta_path.insert(0, _SourceOnly)
 
 

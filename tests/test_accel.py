@@ -1,6 +1,7 @@
 """The compiled core: which modules run compiled, and the switch to pure Python."""
 
 import importlib
+import importlib.machinery
 import os
 
 import greenthreads
@@ -37,3 +38,18 @@ def test_the_switch_reads_only_a_set_value():
         print(_accel.PURE_PYTHON)
     """, env_extra={'GREENTHREADS_PURE_PYTHON': '0'})
     assert proc.stdout == 'False\n', proc.stderr
+
+
+def test_a_stale_build_never_runs_in_place_of_its_edited_source(tmp_path):
+    # A source checkout with a hot module edited after the build: its source runs.
+    folder = tmp_path / 'pkg'
+    folder.mkdir()
+    built = folder / ('_hub' + importlib.machinery.EXTENSION_SUFFIXES[0])
+    built.write_bytes(b'')
+    source = folder / '_hub.py'
+    source.write_text('')
+    os.utime(built, (1000, 1000))
+    os.utime(source, (2000, 2000))
+    assert _accel._stale(str(folder), '_hub', str(source))
+    os.utime(built, (3000, 3000))
+    assert not _accel._stale(str(folder), '_hub', str(source))
