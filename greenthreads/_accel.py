@@ -58,8 +58,12 @@ def _stale(folder, base, source):
 
 
 def install():
-    """Make the hot modules import from source where they must (call before importing them)."""
-    if not any(f is _SourceOnly for f in sys.meta_path):
+    """Make the hot modules import from source where they must (call before importing them).
+
+    An installed package in compiled mode needs no finder: none is added, so
+    the program's other imports do not pass through one.
+    """
+    if (PURE_PYTHON or _IN_SOURCE_TREE) and not any(f is _SourceOnly for f in sys.meta_path):
         sys.meta_path.insert(0, _SourceOnly)
 
 

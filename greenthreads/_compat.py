@@ -14,7 +14,7 @@ import sys
 import threading
 import _thread
 
-__all__ = ['TRACE_ALL_THREADS', 'DAEMON_THREADS_CHECKED', 'START_JOINABLE_THREAD',
+__all__ = ['TRACE_ALL_THREADS', 'START_JOINABLE_THREAD',
            'THREAD_HANDLES', 'JOIN_CHECKS_TIMEOUT_WHEN_DONE', 'DUMMY_THREAD_RAISES',
            'DUMMY_THREADS_FORGOTTEN', 'UNRAISABLE_NAMES_FUNCTION', 'RLOCK_ARGS_DEPRECATED',
            'SEMLOCK_BLOCK_ANY_OBJECT', 'CREATE_CONNECTION_ALL_ERRORS', 'DOT_SCRIPT_IS_CWD',
@@ -24,8 +24,6 @@ __all__ = ['TRACE_ALL_THREADS', 'DAEMON_THREADS_CHECKED', 'START_JOINABLE_THREAD
 
 #: threading has settrace_all_threads/setprofile_all_threads (3.12).
 TRACE_ALL_THREADS = hasattr(threading, 'settrace_all_threads')
-#: An interpreter may forbid daemon threads; threading asks _thread.daemon_threads_allowed() (3.12).
-DAEMON_THREADS_CHECKED = hasattr(_thread, 'daemon_threads_allowed')
 #: threading starts threads by _start_joinable_thread(function, handle, daemon=) (3.13).
 START_JOINABLE_THREAD = hasattr(_thread, 'start_joinable_thread')
 #: Thread.join waits on a _thread._ThreadHandle, not on a tstate lock (3.13).

@@ -202,12 +202,6 @@ class Poller:
             self._fired(fd, interest)
         return len(events)
 
-    def forget_all(self):
-        """Drop every interest without firing it (after a fork, with the old backend gone)."""
-        self._interests.clear()
-        self.waiting = 0
-        self._unsure.clear()
-
     def close(self):
         """Release the backend's file descriptor (if it has one)."""
         self.closed = True

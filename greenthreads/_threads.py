@@ -25,8 +25,8 @@ import _thread
 from contextvars import Context
 from greenlet import getcurrent, settrace as _greenlet_settrace, gettrace as _greenlet_gettrace
 
-from ._compat import (DAEMON_THREADS_CHECKED, START_JOINABLE_THREAD, JOIN_CHECKS_TIMEOUT_WHEN_DONE,
-                      DUMMY_THREAD_RAISES, DUMMY_THREADS_FORGOTTEN)
+from ._compat import (START_JOINABLE_THREAD, JOIN_CHECKS_TIMEOUT_WHEN_DONE, DUMMY_THREAD_RAISES,
+                      DUMMY_THREADS_FORGOTTEN)
 from ._hub import get_hub, peek_hub, Runner, ident_of, new_hub_hooks
 from ._originals import real_get_ident as _real_get_ident, real_allocate_lock as _real_allocate_lock, \
     real_get_native_id as _real_native_id
@@ -39,6 +39,7 @@ __all__ = ['Thread', 'Timer', 'current_thread', 'main_thread', 'enumerate', 'act
            'settrace', 'setprofile', 'gettrace', 'getprofile', 'stack_size', 'TIMEOUT_MAX',
            'ThreadError', 'currentThread', 'activeCount']
 
+# An interpreter may forbid daemon threads (3.12); before, every one allowed them.
 _daemon_threads_allowed = getattr(_thread, 'daemon_threads_allowed', lambda: True)
 
 TIMEOUT_MAX = _thread.TIMEOUT_MAX
@@ -594,7 +595,7 @@ class Thread:
     def daemon(self, daemonic):
         if not self._initialized:
             raise RuntimeError('Thread.__init__() not called')
-        if DAEMON_THREADS_CHECKED and daemonic and not _daemon_threads_allowed():
+        if daemonic and not _daemon_threads_allowed():
             raise RuntimeError('daemon threads are disabled in this interpreter')
         if self._start_state is _STARTED:
             raise RuntimeError('cannot set daemon status of active thread')
@@ -702,7 +703,7 @@ class _DummyThread(Thread):
 
     def __init__(self, glet):
         Thread.__init__(self, name='Dummy-%d' % _names._counter(),
-                        daemon=_daemon_threads_allowed() if DAEMON_THREADS_CHECKED else True)
+                        daemon=_daemon_threads_allowed())
         self._start_state = _STARTED
         self._ident = ident = ident_of(glet)
         self._native_id = _real_native_id()

@@ -57,11 +57,6 @@ def test_trace_all_threads():
     assert _compat.TRACE_ALL_THREADS == hasattr(greenthreads, 'setprofile_all_threads')
 
 
-def test_daemon_threads_checked():
-    assert _compat.DAEMON_THREADS_CHECKED == hasattr(_thread, 'daemon_threads_allowed')
-    assert (_green_thread.daemon_threads_allowed is not None) == _compat.DAEMON_THREADS_CHECKED
-
-
 def test_start_joinable_thread():
     assert _compat.START_JOINABLE_THREAD == hasattr(threading, '_start_joinable_thread')
     assert _compat.START_JOINABLE_THREAD == (not hasattr(threading, '_start_new_thread'))
