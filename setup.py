@@ -49,9 +49,13 @@ def extensions():
         _pure_python('Cython is not installed')
         return []
     sources = [os.path.join('greenthreads', *name.split('.')) + '.py' for name in _hot_modules()]
-    return cythonize(sources, quiet=True,
-                     compiler_directives={'language_level': 3, 'binding': True,
-                                          'always_allow_keywords': True})
+    try:
+        return cythonize(sources, quiet=True,
+                         compiler_directives={'language_level': 3, 'binding': True,
+                                              'always_allow_keywords': True})
+    except Exception as exc:  # noqa: B902 - a Cython that cannot translate them is not fatal
+        _pure_python(f'Cython failed: {exc}')
+        return []
 
 
 setup(ext_modules=extensions(), cmdclass={'build_ext': OptionalBuildExt})

@@ -43,6 +43,8 @@ if _TRACE_ALL_THREADS:
 __all__ = list(_std_threading.__all__) + ['DeadlockError', 'HubBlockingError', 'sleep',
                                            'to_thread']
 
+_IMMUTABLE_TYPE = 1 << 8     # Py_TPFLAGS_IMMUTABLETYPE
+
 # CPython spells the lock factory this way too.
 _allocate_lock = Lock
 
@@ -50,10 +52,12 @@ _allocate_lock = Lock
 #: in pure-Python mode (no compiler at install, or GREENTHREADS_PURE_PYTHON=1).
 compiled = _accel.compiled()
 
-# Public classes present themselves as greenthreads.X (reprs, tracebacks).
+# Public classes present themselves as greenthreads.X (reprs, tracebacks);
+# compiled types are immutable and keep the name of the module they are in.
 for _cls in (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event, Barrier, Thread, Timer,
              local, DeadlockError, HubBlockingError):
-    _cls.__module__ = __name__
+    if not _cls.__flags__ & _IMMUTABLE_TYPE:
+        _cls.__module__ = __name__
 del _cls
 
 # A user replacing greenthreads.excepthook is honoured by every green thread.

@@ -51,15 +51,13 @@ from ._hub import tls as _tls, new_hub_hooks
 from ._idle import DeadlockError, census
 from ._originals import real_local as _real_local, real_poll as _real_poll, \
     real_thread_count as _real_thread_count
-from ._park import PARKED, RESUME, park, yield_now
+from ._park import PARKED, RESUME, YIELD, Waiter
 from ._poller import READ, WRITE, CHECK_READ
 
 __all__ = ['current']
 
 _is_finalizing = sys.is_finalizing
 _monotonic = time.monotonic
-_YIELD_CODE = yield_now.__code__
-_PARK_CODE = park.__code__
 # Per direction of an fd interest: the poll(2) events to ask for, and the
 # events that fire it (errors and hang-ups fire both, as in the hub).
 _ASK = {READ: select.POLLIN | select.POLLPRI, WRITE: select.POLLOUT}
@@ -133,7 +131,8 @@ class _Retired:
         self.hub = hub
 
     def switch(self, *args):
-        return _wait_in_place(self.hub, sys._getframe(1))
+        # park() passes its Waiter, yield_now() YIELD (see there).
+        return _wait_in_place(self.hub, args[0] if args else None)
 
 
 class _Flow:
@@ -151,17 +150,7 @@ class _Flow:
         return None
 
 
-def _waiter_of(frame):
-    # _park.waiter_of, but with this module's globals: late in finalisation
-    # CPython wipes those of the modules imported after this one (_park's).
-    while frame is not None:
-        if frame.f_code is _PARK_CODE:
-            return frame.f_locals.get('waiter')
-        frame = frame.f_back
-    return None
-
-
-def _wait_in_place(hub, frame):
+def _wait_in_place(hub, waiting_for):
     """Wait, in the calling flow, for what can still end the wait park() is in.
 
     That is the waiter's own timer and its own file descriptors, run as the
@@ -171,10 +160,10 @@ def _wait_in_place(hub, frame):
     """
     hub.direct_budget = 0
     hub.ready.clear()
-    if frame.f_code is _YIELD_CODE:
+    if waiting_for is YIELD:
         return None                  # nobody to let run first
-    waiter = _waiter_of(frame)
-    if waiter is None:
+    waiter = waiting_for
+    if waiter.__class__ is not Waiter:
         # Not reached from park(): never spin in the caller's loop.
         raise DeadlockError('greenthreads: cannot wait here once the hub has stopped')
     if waiter.state != PARKED:

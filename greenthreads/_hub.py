@@ -33,7 +33,7 @@ from ._poller import DefaultPoller, MAX_TIMEOUT
 from ._timers import TimerHeap
 from ._wakeup import Wakeup
 
-__all__ = ['Hub', 'Runner', 'RunnerPool', 'get_hub', 'peek_hub', 'ident_of', 'HubBlockingError',
+__all__ = ['Hub', 'Runner', 'RunnerPool', 'get_hub', 'peek_hub', 'ident_of', 'hub_of_main', 'HubBlockingError',
            'new_hub_hooks', 'tls']
 
 _monotonic = time.monotonic
@@ -53,9 +53,9 @@ class Runner(greenlet):
     """A pooled greenlet that runs one job after another (see :class:`RunnerPool`).
 
     ``job`` is the argument of the job running now; ``ident`` and ``thread``
-    describe it and are filled in by the layers above.
+    describe it and ``waiter`` what it is parked on, filled in by the layers above.
     """
-    __slots__ = ('ident', 'thread', 'job')
+    __slots__ = ('ident', 'thread', 'job', 'waiter')
 
 
 class RunnerPool:
@@ -74,7 +74,11 @@ class RunnerPool:
     def start(self, job):
         """Run ``job``, a ``(func, arg)`` pair, in an idle runner or a new one (from the hub)."""
         idle = self._idle
-        runner = idle.pop() if idle else Runner(self._run_jobs, self._hub_greenlet)
+        if idle:
+            runner = idle.pop()
+        else:
+            runner = Runner(self._run_jobs, self._hub_greenlet)
+            runner.waiter = None
         runner.switch(job)
 
     def clear(self):
@@ -108,8 +112,8 @@ class Hub:
     and I/O); ``outside_refs`` (work in flight that a foreign OS thread will
     report back on: while non-zero an idle hub waits instead of declaring a
     deadlock); ``main_glet`` (this OS thread's main green thread: the root
-    greenlet, or after a fork from another green thread, that one) and
-    ``main_calls`` (signal handlers' work for it, see ``_park.call_in_main``).
+    greenlet, or after a fork from another green thread, that one), what it
+    is parked on (``main_waiter``) and ``main_calls`` (signal handlers' work for it).
     ``threadsafe_calls``, ``stalled`` and ``suspect`` are read by ``_idle``.
     """
 
@@ -143,7 +147,11 @@ class Hub:
         """
         self.thread_ident = _real_get_ident()
         self.is_main_os_thread = is_main_os_thread
+        if forked and self.main_glet is not main_glet:   # the old one is an ordinary green thread now
+            self.main_glet.waiter = self.main_waiter
         self.main_glet = main_glet
+        self.main_waiter = None
+        _main_of[main_glet] = self
         for queue in (self.ready, self.timers, self.threadsafe_calls, self.main_calls,
                       self.runners):
             queue.clear()
@@ -185,8 +193,7 @@ class Hub:
     def close_fd(self, fd):
         """``fd`` is about to be closed: drop its interest and make its waiters runnable.
 
-        They retry their call on the closed object and get the error plain
-        Python would give them (EBADF), each in its own thread.
+        Each retries its call on the closed object and gets plain Python's error (EBADF).
         """
         self.ready.extend(self.poller.close_fd(fd))
 
@@ -201,7 +208,7 @@ class Hub:
         return not self.timers.heap and not self.poller.waiting and not self.threadsafe_calls
 
     # ------------------------------------------------------------ main loop
-    def _run(self):
+    def _run(self, *_):     # (ignores what a switch into the hub carries)
         while True:
             try:
                 self._loop()
@@ -344,6 +351,14 @@ new_hub_hooks = []
 
 # Root greenlets report their OS thread's ident (every other greenlet: its id).
 _root_idents = weakref.WeakKeyDictionary()
+# Each hub's main green thread -> that hub.
+_main_of = weakref.WeakKeyDictionary()
+
+
+def hub_of_main(glet):
+    """The hub whose main green thread ``glet`` is, or None."""
+    hub = _main_of.get(glet)
+    return hub if hub is not None and hub.main_glet is glet else None
 
 
 def ident_of(glet):

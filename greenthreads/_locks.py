@@ -39,6 +39,8 @@ _create_lock = _thread.allocate_lock()
 #: test; anything else (-1.0, Decimal(-1)) is merely validated.
 _NO_TIMEOUT = -1
 
+_BASETYPE = 1 << 10     # Py_TPFLAGS_BASETYPE: a type Python code may subclass
+
 
 def lazy_queue(obj, attr='_waiters'):
     """``obj.<attr>``, a WaitQueue created on first need (most locks are never contended)."""
@@ -77,10 +79,6 @@ class Lock:
     ``_thread.lock``.
     """
     __slots__ = ('_block', '_waiters', '__weakref__')
-
-    def __init_subclass__(cls, **kwargs):
-        # As threading.Lock: a factory function before 3.13, a final type since.
-        raise TypeError(f"type '{Lock.__module__}.{Lock.__qualname__}' is not an acceptable base type")
 
     def __init__(self):
         self._block = _real_allocate_lock()   # held <=> the lock is locked
@@ -156,10 +154,31 @@ class Lock:
         self._waiters = None
 
     def __repr__(self):
-        return '<%s %s.%s object at %s>' % (
-            'locked' if self._block.locked() else 'unlocked',
-            self.__class__.__module__,
-            self.__class__.__qualname__, hex(id(self)))
+        return '<%s %s object at %s>' % (
+            'locked' if self._block.locked() else 'unlocked', _type_name(self), hex(id(self)))
+
+
+def _type_name(obj):
+    """``module.qualname`` of ``obj``'s class; this module's types by their public name.
+
+    (Compiled, Lock and RLock are immutable types that keep this module's name.)
+    """
+    cls = obj.__class__
+    module = cls.__module__
+    return f"{_PACKAGE if module == __name__ else module}.{cls.__qualname__}"
+
+
+_PACKAGE = __name__.rpartition('.')[0]
+
+
+def _not_a_base_type(cls, **kwargs):
+    raise TypeError(f"type '{Lock.__module__}.{Lock.__qualname__}' is not an acceptable base type")
+
+
+# As threading.Lock: a factory function before 3.13, a final type since.  (The
+# compiled Lock is a final type; the Python class refuses subclasses itself.)
+if Lock.__flags__ & _BASETYPE:
+    Lock.__init_subclass__ = classmethod(_not_a_base_type)
 
 
 def _handoff(cell, waiter, owner):
@@ -316,7 +335,5 @@ class RLock:
 
     def __repr__(self):
         owner, count = self._cell.get(0, (None, 0))
-        return '<%s %s.%s object owner=%r count=%d at %s>' % (
-            'locked' if owner is not None else 'unlocked',
-            self.__class__.__module__,
-            self.__class__.__qualname__, ident_of(owner), count, hex(id(self)))
+        return '<%s %s object owner=%r count=%d at %s>' % (
+            'locked' if owner is not None else 'unlocked', _type_name(self), ident_of(owner), count, hex(id(self)))

@@ -25,17 +25,21 @@ from operator import index as _index
 
 from greenlet import getcurrent
 
-from ._hub import get_hub, HubBlockingError, peek_hub, tls as _tls
+from ._hub import get_hub, Hub, HubBlockingError, hub_of_main, peek_hub, tls as _tls
 from ._poller import READ
 from ._originals import real_get_ident as _real_get_ident, real_rlock as _real_rlock, \
     real_sleep as _real_sleep
 
-__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'sleep', 'yield_now', 'wait_fd',
+__all__ = ['Waiter', 'park', 'unpark', 'deliver', 'WaitQueue', 'PENDING', 'YIELD', 'sleep', 'yield_now', 'wait_fd',
            'io_ready', 'call_in_main', 'waiter_of', 'cancel_after_fork', 'PARKED', 'WOKEN', 'TIMED_OUT', 'CANCELLED']
 
 PARKED, WOKEN, TIMED_OUT, CANCELLED = 0, 1, 2, 3
 
 _NO_ARGUMENT = object()
+
+#: What yield_now() passes when it switches to the hub (which ignores it;
+#: a retired hub, see _final, does not).
+YIELD = ('yield',)
 
 #: The argument of every "resume this green thread" entry on a hub's ready
 #: queue.  A green thread about to park may switch straight to such an entry
@@ -70,16 +74,16 @@ class Waiter:
         return f'<Waiter {state} on {self.reason!r}>'
 
 
-def deliver(waiter):
+def deliver(waiter: Waiter):
     """Make a claimed waiter's green thread runnable (from any OS thread)."""
-    hub = waiter.hub
+    hub: Hub = waiter.hub
     if hub.thread_ident == _real_get_ident():
         hub.ready.append((waiter.glet.switch, RESUME))
     else:
         hub.call_threadsafe(waiter.glet.switch, RESUME)
 
 
-def _claim(waiter, state):
+def _claim(waiter: Waiter, state):
     """Resolve a PARKED waiter to ``state``; True if this call did it."""
     q = waiter.queue
     if q is None:
@@ -95,13 +99,13 @@ def _claim(waiter, state):
         return True
 
 
-def _expire(waiter):
+def _expire(waiter: Waiter):
     # A timer callback, run in the waiter's own hub.
     if _claim(waiter, TIMED_OUT):
         waiter.hub.ready.append((waiter.glet.switch, RESUME))
 
 
-def park(waiter, timeout=None):
+def park(waiter: Waiter, timeout=None):
     """Suspend the current green thread until ``waiter`` is resolved.
 
     ``timeout`` is in seconds (None waits for ever).  Returns True if woken,
@@ -110,14 +114,20 @@ def park(waiter, timeout=None):
     propagates; if a waker claimed it first the caller must undo what the
     waker handed over (check ``waiter.state == WOKEN`` in its handler).
     """
-    hub = waiter.hub
+    hub: Hub = waiter.hub
     if waiter.glet is hub.greenlet:
         raise HubBlockingError(
             'cannot block inside the greenthreads hub (a timer, I/O or '
             'signal callback tried to wait); hand the work to a thread instead')
     timer = hub.timers.arm(timeout, _expire, waiter) if timeout is not None else None
+    glet = waiter.glet
+    # What waiter_of() reports: a Runner has a slot for it, a main green thread the hub's.
+    if glet is hub.main_glet:
+        hub.main_waiter = waiter
+    else:
+        glet.waiter = waiter
     try:
-        if hub.main_calls and waiter.glet is hub.main_glet:
+        if hub.main_calls and glet is hub.main_glet:
             _run_main_calls(hub)    # left by a signal handler that raised
         ready = hub.ready
         while waiter.state == PARKED:
@@ -126,13 +136,17 @@ def park(waiter, timeout=None):
                 hub.direct_budget -= 1
                 ready.popleft()[0](RESUME)
             else:
-                hub.greenlet.switch()
-            if hub.main_calls and waiter.glet is hub.main_glet:
+                hub.greenlet.switch(waiter)     # (the hub ignores it; see _final)
+            if hub.main_calls and glet is hub.main_glet:
                 _run_main_calls(hub)
     except BaseException:
         _claim(waiter, CANCELLED)
         raise
     finally:
+        if glet is hub.main_glet:
+            hub.main_waiter = None
+        else:
+            glet.waiter = None
         if timer is not None:
             hub.timers.cancel(timer)
     return waiter.state == WOKEN
@@ -152,7 +166,7 @@ def call_in_main(hub, function, args):
         # PEP 475 would simply retry: make that poll return.
         hub.wakeup.write()
     main = hub.main_glet
-    waiter = waiter_of(main.gr_frame)
+    waiter = hub.main_waiter
     if waiter is not None and waiter.state == PARKED:
         # A wake-up that resolves nothing: park() runs the calls and parks again.
         hub.ready.append((main.switch, None))
@@ -165,21 +179,22 @@ def _run_main_calls(hub):
     next wait, which it checks before it parks.
     """
     calls = hub.main_calls
-    while calls:
-        function, args = calls.pop(0)
-        function(*args)
+    parked_on = hub.main_waiter     # a handler that waits parks again inside park()
+    try:
+        while calls:
+            function, args = calls.pop(0)
+            function(*args)
+    finally:
+        hub.main_waiter = parked_on
 
 
-def waiter_of(frame):
-    """The Waiter a suspended green thread is parked on, found from its frames (or None)."""
-    while frame is not None:
-        if frame.f_code is _PARK_CODE:
-            return frame.f_locals.get('waiter')
-        frame = frame.f_back
-    return None
+def waiter_of(glet):
+    """The Waiter greenlet ``glet`` is parked on in :func:`park` (or None)."""
+    hub = hub_of_main(glet)
+    return getattr(glet, 'waiter', None) if hub is None else hub.main_waiter
 
 
-def unpark(waiter, value=True):
+def unpark(waiter: Waiter, value=True):
     """Claim ``waiter`` as woken with ``value`` and deliver the wake-up.
 
     Returns True if this call woke it, False if it was already resolved.
@@ -211,11 +226,6 @@ def cancel_after_fork(waiter):
 def _unpark_here(args):
     unpark(*args)
 
-
-_PARK_CODE = park.__code__
-
-
-_new_waiter = object.__new__
 
 #: What a ``retry`` callback of :meth:`WaitQueue.wait` returns while the caller must still wait.
 PENDING = type('PENDING', (), {'__repr__': lambda self: 'PENDING', '__slots__': ()})()
@@ -280,7 +290,7 @@ class WaitQueue:
         the bounded stale count described on the class.
         """
         # Waiter(reason), made inline: this runs for every wait.
-        waiter = _new_waiter(Waiter)
+        waiter: Waiter = Waiter.__new__(Waiter)
         waiter.glet = getcurrent()
         try:
             waiter.hub = _tls.hub
@@ -346,7 +356,7 @@ class WaitQueue:
             # In place, one pass: an append made meanwhile by re-entrant code
             # (the mutex is reentrant) cannot be lost.
             for _ in range(len(waiters)):
-                w = waiters.popleft()
+                w: Waiter = waiters.popleft()
                 if w.state == PARKED:
                     waiters.append(w)
                 else:
@@ -356,12 +366,12 @@ class WaitQueue:
         """Claim (and deliver) the longest-waiting parked waiter (mutex held); None if none."""
         waiters = self.entries
         while waiters:
-            w = waiters.popleft()
+            w: Waiter = waiters.popleft()
             if w.state == PARKED:
                 w.state = WOKEN
                 w.value = value
                 if deliver_now:
-                    hub = w.hub
+                    hub: Hub = w.hub
                     if hub.thread_ident == _real_get_ident():   # deliver(), inlined
                         hub.ready.append((w.glet.switch, RESUME))
                     else:
@@ -370,7 +380,7 @@ class WaitQueue:
             self._stale -= 1
         return None
 
-    def claim(self, waiter, value=True):
+    def claim(self, waiter: Waiter, value=True):
         """Claim and deliver ``waiter``, a parked one found by :meth:`first_parked`, where it stands (mutex held)."""
         waiter.state = WOKEN
         waiter.value = value
@@ -394,11 +404,11 @@ class WaitQueue:
         for _ in range(len(waiters)):
             if not waiters:
                 break               # emptied by re-entrant code (a signal handler)
-            w = popleft()
+            w: Waiter = popleft()
             if w.state == PARKED:
                 w.state = WOKEN
                 w.value = value
-                hub = w.hub
+                hub: Hub = w.hub
                 if hub.thread_ident == me:   # deliver(), inlined
                     hub.ready.append((w.glet.switch, RESUME))
                 else:
@@ -421,7 +431,7 @@ class WaitQueue:
 
 def yield_now():
     """Let every other runnable green thread run once, then continue."""
-    hub = peek_hub()
+    hub: Hub = peek_hub()
     if hub is None:
         # No hub: no other green thread in this OS thread to let run.  Not
         # creating one here keeps a probe (select with a zero timeout) from
@@ -445,7 +455,7 @@ def yield_now():
     else:
         # Alone, or the next entry is hub work: a hub turn also looks at
         # timers and I/O, which is what a polling sleep(0) loop waits for.
-        hub.greenlet.switch()
+        hub.greenlet.switch(YIELD)
     if hub.main_calls and glet is hub.main_glet:
         _run_main_calls(hub)
 
@@ -499,7 +509,7 @@ class _FdWait(tuple):
         return f'fd {self[0]} to become {"readable" if self[1] == READ else "writable"}'
 
 
-def io_ready(waiter):
+def io_ready(waiter: Waiter):
     """The hub's I/O callback for a parked waiter (runs in the waiter's own hub)."""
     if not waiter.state:
         waiter.state = WOKEN
@@ -517,7 +527,7 @@ def wait_fd(fd, event, timeout=None, owner=None, unsure=False):
     a syscall); ``unsure``: see there too.
     """
     # Waiter(_FdWait((fd, event))), made inline: this runs for every wait.
-    waiter = _new_waiter(Waiter)
+    waiter: Waiter = Waiter.__new__(Waiter)
     waiter.glet = getcurrent()
     try:
         waiter.hub = hub = _tls.hub

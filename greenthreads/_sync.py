@@ -191,7 +191,7 @@ class Condition:
         """Wake up to ``n`` threads waiting on this condition (longest-waiting first)."""
         if not self._is_owned():
             raise RuntimeError('cannot notify on un-acquired lock')
-        q = self._waiters
+        q: WaitQueue = self._waiters
         if not q.entries:
             return
         with q.mutex:
@@ -236,7 +236,7 @@ class Semaphore:
         """
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
-        q = self._waiters
+        q: WaitQueue = self._waiters
         with q.mutex:
             if self._value:   # not "> 0": the stdlib waits while the value == 0
                 self._value -= 1
@@ -272,7 +272,7 @@ class Semaphore:
         self._give(n)
 
     def _give(self, n, limit=None):
-        q = self._waiters
+        q: WaitQueue = self._waiters
         with q.mutex:
             if limit is not None and self._value + n > limit:
                 raise ValueError('Semaphore released too many times')
@@ -339,7 +339,7 @@ class Event:
     def set(self):
         """Set the flag and wake every waiting thread."""
         self._flag = True
-        q = self._waiters
+        q: WaitQueue = self._waiters
         if q is not None and q.entries:
             with q.mutex:
                 q.claim_all()
@@ -356,7 +356,7 @@ class Event:
             timeout = _positive_timeout(timeout)
             if not timeout:
                 return False
-        q = self._waiters
+        q: WaitQueue = self._waiters
         if q is None:
             q = lazy_queue(self)
         return q.wait(self._retry, timeout, self)

@@ -851,7 +851,7 @@ def _after_fork_in_child():
         if g is me:
             continue
         if g is not None and not g.dead:
-            waiter = waiter_of(g.gr_frame)
+            waiter = waiter_of(g)
             if waiter is not None:
                 cancel_after_fork(waiter)
             _fork_graveyard.append(g)

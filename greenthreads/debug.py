@@ -58,7 +58,7 @@ def blocked_threads():
         if g is None or g.dead:
             continue
         frame = g.gr_frame
-        waiter = _waiter_of(frame)
+        waiter = _waiter_of(g)
         if waiter is not None and waiter.state == PARKED:
             out.append((thread, waiter, frame))
     return out
@@ -92,7 +92,7 @@ def deadlock_error(hub):
         stalled = list(census.stalled)
     for other in stalled:
         frame = other.main_glet.gr_frame
-        waiter = _waiter_of(frame)
+        waiter = _waiter_of(other.main_glet)
         if waiter is None or waiter.state != PARKED:
             continue
         kind = ' (a thread pool worker)' if _is_pool_worker(frame) else ''
@@ -123,7 +123,7 @@ def format_all():
         if g is None or g.dead:
             continue
         frame = sys._getframe(1) if g is me else g.gr_frame
-        waiter = _waiter_of(frame) if g is not me else None
+        waiter = _waiter_of(g) if g is not me else None
         head = f'{thread!r}'
         if waiter is not None and waiter.state == PARKED:
             head += f' waiting on {_describe(waiter.reason)}'

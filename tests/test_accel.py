@@ -18,6 +18,16 @@ def test_compiled_says_whether_the_hot_modules_are_extensions():
         assert greenthreads.compiled, f'the hot modules run from source: {files}'
 
 
+def test_the_build_read_the_declarations():
+    # Compiled with their .pxd (which the sdist must carry), these are extension
+    # types with typed fields; compiled without, they would be plain classes.
+    from greenthreads._locks import Lock, RLock
+    from greenthreads._park import Waiter, WaitQueue
+    heap_type = 1 << 9      # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+    for cls in (Waiter, WaitQueue, Lock, RLock):
+        assert bool(cls.__flags__ & heap_type) is not greenthreads.compiled, cls
+
+
 def test_pure_python_mode_imports_every_hot_module_from_source():
     proc = run_script(r"""
         import importlib, greenthreads

@@ -1,0 +1,16 @@
+# Cython declarations for _locks.py (the compiled build only; the .py is the source).
+# Lock is final, as threading.Lock is (a factory before 3.13, a final type since).
+
+cimport cython
+from greenthreads._park cimport WaitQueue
+
+@cython.final
+cdef class Lock:
+    cdef readonly object _block
+    cdef public WaitQueue _waiters
+    cdef object __weakref__
+
+cdef class RLock:
+    cdef public dict _cell
+    cdef public WaitQueue _waiters
+    cdef object __weakref__
