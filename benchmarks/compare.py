@@ -6,6 +6,10 @@ Each backend runs in its own worker process.  Rounds interleave the backends
 (rotating the order each round) so that machine noise hits all of them
 alike; the table reports medians and ratios against gevent (native API) and
 gevent-patched (threading code under ``gevent.monkey.patch_all()``).
+``greenthreads`` runs the build as installed (the table's first line says
+whether compiled); ``greenthreads-pure`` the same in pure-Python mode.  The
+limits (:data:`LIMITS`) are measured in the same rounds: bare greenlet
+switches (the ``greenlet`` backend) and the C ``_thread`` locks (``threading``).
 ``sleepers`` runs once per round in a fresh process per backend (peak RSS is
 per process); ``--million`` adds greenthreads with 1,000,000 sleepers.
 
@@ -26,22 +30,28 @@ import sys
 
 from . import cases
 from .runner import CaseFailed, Worker, available_backends
+from .worker import supports
 
-# (case, metric, against, bound, description): the issue's targets.
+# (case, metric, against, bound, description): issue 12's targets.  Met if
+# greenthreads' metric ÷ the anchor's is <= bound; with no anchor (a share),
+# if greenthreads' own figure is >= bound.
 TARGETS = [
-    ('spawn_join', 'us', 'gevent-patched', 0.5, '≤ 0.5 × gevent-patched'),
-    ('spawn_join', 'us', 'gevent', 1.0, '≤ 1.0 × gevent'),
-    ('switch', 'us', 'gevent', 0.8, '≤ 0.8 × gevent'),
-    ('lock_uncontended', 'us', 'gevent', 1.0, '≤ 1.0 × gevent'),
-    ('lock_uncontended', 'us', 'threading', 1.5, '≤ 1.5 × OS-thread lock'),
-    ('rlock_uncontended', 'us', 'gevent-patched', 0.5, '≤ 0.5 × gevent-patched'),
-    ('lock_contended', 'us', 'gevent', 1.2, '≤ 1.2 × gevent'),
+    ('switch', 'us', 'gevent', 0.4, '≤ 0.4 × gevent (Event handoff)'),
+    ('lock_uncontended', 'us', 'threading', 1.0, '≤ 1.0 × threading (the OS `_thread.lock`)'),
+    ('rlock_uncontended', 'us', 'threading', 1.0, '≤ 1.0 × threading (the C `_thread.RLock`)'),
+    ('lock_contended', 'us', 'gevent', 0.8, '≤ 0.8 × gevent'),
     ('lock_contended', 'handoff_ratio', None, 0.9, 'ownership changes on ≥ 90 % of releases with waiters'),
-    ('queue', 'us', 'gevent-patched', 1.0, '≤ 1.0 × gevent-patched'),
-    ('echo', 'us', 'gevent', 1.0, 'round trips/s ≥ 1.0 × gevent StreamServer (issue 5)'),
-    ('echo', 'us', 'gevent-patched', 0.8, 'round trips/s ≥ 1.25 × gevent-patched (issue 5)'),
-    ('sleepers', 'kb_per_thread', 'gevent', 1.0, 'KB per thread ≤ 1.0 × gevent'),
+    ('spawn_join', 'us', 'gevent', 0.3, '≤ 0.3 × gevent'),
+    ('queue', 'us', 'gevent-patched', 3.0, '≤ 3.0 × gevent-patched'),
+    # µs per round trip, so ≥ 1.5 × the round trips/s is ≤ 1/1.5 × the µs
+    ('echo', 'us', 'gevent', 1 / 1.5, 'round trips/s ≥ 1.5 × gevent StreamServer (500 connections)'),
 ]
+
+#: The physical floor of a case: the backend whose figure greenthreads' cannot
+#: beat.  Bare greenlets switching directly (no hub) for the Event handoff;
+#: for the locks, unpatched threading's Lock and RLock are the C
+#: ``_thread.lock`` and ``_thread.RLock``.
+LIMITS = {'switch': 'greenlet', 'lock_uncontended': 'threading', 'rlock_uncontended': 'threading'}
 
 
 def machine():
@@ -79,6 +89,8 @@ def run(rounds, million, log, scale=1.0):
                 if case == 'sleepers':
                     continue
                 for b in order:
+                    if not supports(b, case):
+                        continue
                     n = size(case, b)
                     res = workers[b].run(case, n)
                     if res is None:
@@ -87,6 +99,8 @@ def run(rounds, million, log, scale=1.0):
                     runs.append(res)
                     log(f'round {r + 1}/{rounds} {case:18} {b:17} {res["us"]:9.3f} us/op')
             for b in order:
+                if not supports(b, 'sleepers'):
+                    continue    # no process started for a case the backend lacks
                 n = size('sleepers', b)
                 with Worker(b) as w:
                     res = w.run('sleepers', n)
@@ -110,34 +124,54 @@ def run(rounds, million, log, scale=1.0):
 
 
 def medians(runs):
+    """``{(case, backend): {metric: median}}``; greenthreads' also ``compiled``: True if every run was."""
     out = {}
     for run in runs:
         key = (run['case'], run['backend'])
         out.setdefault(key, []).append(run)
-    return {key: {metric: statistics.median(r[metric] for r in rs)
-                  for metric in ('n', 'us', 'seconds', 'handoff_ratio', 'kb_per_thread')
-                  if metric in rs[0]}
-            for key, rs in out.items()}
+    med = {key: {metric: statistics.median(r[metric] for r in rs)
+                 for metric in ('n', 'us', 'seconds', 'handoff_ratio', 'kb_per_thread')
+                 if metric in rs[0]}
+           for key, rs in out.items()}
+    for key, rs in out.items():
+        if 'compiled' in rs[0]:
+            med[key]['compiled'] = all(r['compiled'] for r in rs)
+    return med
+
+
+def greenthreads_build(med, backend='greenthreads'):
+    """How the backend's greenthreads ran, in words, from ``compiled`` in its medians.
+
+    None if no run of the backend recorded it.
+    """
+    flags = {m['compiled'] for (_case, b), m in med.items() if b == backend and 'compiled' in m}
+    if not flags:
+        return None
+    if flags == {True}:
+        return 'compiled (Cython build)'
+    if flags == {False}:
+        return 'pure Python (no current compiled build: "pure ÷ compiled" compares pure with pure)'
+    return 'compiled in some cases only (a stale build?)'
+
+
+def _ratio(med, case, ours, theirs, metric='us'):
+    # ours ÷ theirs for one case, or None where either has no figure.
+    a, b = med.get((case, ours)), med.get((case, theirs))
+    if not a or not b or metric not in a or metric not in b:
+        return None
+    return a[metric] / b[metric]
 
 
 def table(backends, med, info, rounds):
+    """The markdown tables: µs per operation with ratios and limits, fairness and memory, targets."""
+    mode = greenthreads_build(med)
     lines = [f'Measured {info["date"]} on {info["cpu"]} ({info["cores"]} cores), '
              f'Python {info["python"]}, ' + ', '.join(f'{k} {v}' for k, v in info['versions'].items())
-             + f'; median of {rounds} interleaved rounds (`python -m benchmarks.compare`).', '']
-    lines.append('µs per operation (lower is better); ratios are greenthreads ÷ the anchor.')
-    lines.append('')
-    head = '| case | ' + ' | '.join(backends) + ' | ÷ gevent | ÷ gevent-patched |'
-    lines += [head, '|' + '---|' * (len(backends) + 3)]
-    for case in cases.CASES:
-        row = [case]
-        for b in backends:
-            m = med.get((case, b))
-            row.append('–' if m is None else f'{m["us"]:.3f}')
-        ours = med.get((case, 'greenthreads'))
-        for anchor in ('gevent', 'gevent-patched'):
-            theirs = med.get((case, anchor))
-            row.append(f'{ours["us"] / theirs["us"]:.2f}' if ours and theirs else '–')
-        lines.append('| ' + ' | '.join(row) + ' |')
+             + f'; median of {rounds} interleaved rounds (`python -m benchmarks.compare`)'
+             + (f'; greenthreads ran {mode}.' if mode else '.'), '']
+    lines += main_table(backends, med)
+    # The fairness and memory rows: no column for a backend without them (a limit).
+    backends = [b for b in backends if any((c, b) in med for c in ('lock_contended', 'sleepers'))]
     lines += ['', 'Fairness and memory:', '',
               '| measure | ' + ' | '.join(backends) + ' |', '|' + '---|' * (len(backends) + 1)]
     lines.append('| lock_contended: share of releases with waiters that changed owner | ' + ' | '.join(
@@ -153,25 +187,68 @@ def table(backends, med, info, rounds):
     if m1:
         lines += ['', f'{m1["n"]:,} live greenthreads threads sleeping 1 s: finished in '
                       f'{m1["seconds"]:.2f} s, {m1["kb_per_thread"]:.2f} KB per thread.']
-    lines += ['', 'Targets (issues 4 and 5; ratios of µs per operation, so for echo 0.8× means 1.25× the round trips/s):', '',
-              '| case | target | measured | met |', '|---|---|---|---|']
-    for case, metric, against, bound, text in TARGETS:
-        ours = med.get((case, 'greenthreads'))
-        if ours is None or metric not in ours:
-            continue
-        if against is None:
-            value = ours[metric]
-            shown = f'{value:.0%}'
-            met = value >= bound
-        else:
-            theirs = med.get((case, against))
-            if theirs is None:
-                continue
-            value = ours[metric] / theirs[metric]
-            shown = f'{value:.2f}×'
-            met = value <= bound
-        lines.append(f'| {case} | {text} | {shown} | {"yes" if met else "**no**"} |')
+    lines += [''] + targets_table(med)
     return '\n'.join(lines) + '\n'
+
+
+def main_table(backends, med):
+    """µs per operation for every case and backend, then greenthreads' ratios.
+
+    ``÷ limit``: greenthreads ÷ the case's :data:`LIMITS` backend (whose figure
+    is in italics); ``pure ÷ compiled``: greenthreads-pure ÷ greenthreads.
+    """
+    lines = ['µs per operation (lower is better); ratios are greenthreads ÷ the anchor, '
+             'the limit (in italics: bare greenlet switches, the C `_thread` locks) '
+             'and "pure ÷ compiled" is greenthreads-pure ÷ greenthreads.', '']
+    lines += ['| case | ' + ' | '.join(backends) + ' | ÷ gevent | ÷ gevent-patched | ÷ limit '
+              '| pure ÷ compiled |', '|' + '---|' * (len(backends) + 5)]
+    for case in cases.CASES:
+        row = [case]
+        for b in backends:
+            m = med.get((case, b))
+            cell = '–' if m is None else f'{m["us"]:.3f}'
+            row.append(f'*{cell}*' if m is not None and LIMITS.get(case) == b else cell)
+        ratios = [_ratio(med, case, 'greenthreads', anchor) for anchor in ('gevent', 'gevent-patched')]
+        ratios.append(_ratio(med, case, 'greenthreads', LIMITS[case]) if case in LIMITS else None)
+        ratios.append(_ratio(med, case, 'greenthreads-pure', 'greenthreads'))
+        row += ['–' if r is None else f'{r:.2f}' for r in ratios]
+        lines.append('| ' + ' | '.join(row) + ' |')
+    return lines
+
+
+def targets_table(med):
+    """Issue 12's targets: greenthreads' figure, met or not, and greenthreads-pure's beside it.
+
+    A target whose anchor (or greenthreads) has no figure is left out.
+    """
+    lines = ['Targets (issue 12): ratios of µs per operation, so for echo ≤ 0.67× is ≥ 1.5× the '
+             'round trips/s; "met" judges greenthreads, "measured (pure)" is greenthreads-pure '
+             'against the same anchor.', '',
+             '| case | target | measured | measured (pure) | met |', '|---|---|---|---|---|']
+    for case, metric, against, bound, text in TARGETS:
+        value = _target_value(med, case, metric, against, 'greenthreads')
+        if value is None:
+            continue
+        pure = _target_value(med, case, metric, against, 'greenthreads-pure')
+        met = value >= bound if against is None else value <= bound
+        lines.append(f'| {case} | {text} | {_shown(value, against)} | {_shown(pure, against)} '
+                     f'| {"yes" if met else "**no**"} |')
+    return lines
+
+
+def _target_value(med, case, metric, against, backend):
+    # The backend's own figure (a share) or its ratio to the anchor; None if missing.
+    if against is not None:
+        return _ratio(med, case, backend, against, metric)
+    ours = med.get((case, backend))
+    return ours.get(metric) if ours else None
+
+
+def _shown(value, against):
+    # A share (no anchor) as a percentage, a ratio as a factor.
+    if value is None:
+        return '–'
+    return f'{value:.0%}' if against is None else f'{value:.2f}×'
 
 
 def chart(backends, med, path):

@@ -9,7 +9,12 @@ import sys
 from .worker import BACKENDS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_NEEDS = {'gevent': 'gevent', 'gevent-patched': 'gevent', 'eventlet-patched': 'eventlet'}
+_NEEDS = {'gevent': 'gevent', 'gevent-patched': 'gevent', 'eventlet-patched': 'eventlet',
+          'greenlet': 'greenlet'}
+#: Set in a backend's worker environment (and, where a backend has no entry,
+#: removed from it): ``greenthreads`` runs the build as installed even when the
+#: caller's shell asks for pure Python, so "pure ÷ compiled" compares the two.
+_ENV = {'greenthreads-pure': {'GREENTHREADS_PURE_PYTHON': '1'}}
 
 
 def available(backend):
@@ -22,6 +27,16 @@ def available_backends():
     return [b for b in BACKENDS if available(b)]
 
 
+def worker_env(backend):
+    """The environment of the backend's worker process: ours plus the backend's own settings."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONWARNINGS='ignore')
+    for name in {name for settings in _ENV.values() for name in settings}:
+        env.pop(name, None)
+    env.update(_ENV.get(backend, {}))
+    return env
+
+
 class CaseFailed(RuntimeError):
     """A case raised in its worker (e.g. failed its own check): it has no time."""
 
@@ -31,11 +46,9 @@ class Worker:
 
     def __init__(self, backend):
         self.backend = backend
-        env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
-                   PYTHONWARNINGS='ignore')
         self.proc = subprocess.Popen([sys.executable, '-m', 'benchmarks.worker', backend],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     cwd=ROOT, env=env)
+                                     cwd=ROOT, env=worker_env(backend))
 
     def run(self, case, n, **kwargs):
         """Run one case in the worker; its own timing and measurements come back.

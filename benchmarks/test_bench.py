@@ -3,7 +3,8 @@
     pytest benchmarks/ --benchmark-only
 
 Anchors that are not installed (gevent, eventlet: the ``bench`` extra) are
-skipped.  The timed call is a round trip to the backend's worker process; the
+skipped, and so are cases a backend does not have (the ``greenlet`` limit has
+only ``switch``).  The timed call is a round trip to the backend's worker process; the
 workloads take 10 ms to seconds, so the pipe adds noise well under 1 %.
 ``extra_info`` carries the worker's own timing (``us_per_op``) and measures
 such as lock fairness.  Nothing here asserts a timing.
@@ -13,7 +14,7 @@ import pytest
 
 from benchmarks import cases
 from benchmarks.runner import Worker, available
-from benchmarks.worker import BACKENDS
+from benchmarks.worker import BACKENDS, supports
 
 _workers = {}
 
@@ -37,8 +38,8 @@ def _worker(backend):
 def test_case(benchmark, backend, case):
     if not available(backend):
         pytest.skip(f'{backend} is not installed (pip install -e .[bench])')
-    if backend == 'asyncio' and getattr(cases.AsyncioCases, case) is None:
-        pytest.skip(f'asyncio has no {case}')
+    if not supports(backend, case):
+        pytest.skip(f'{backend} has no {case}')
     worker = _worker(backend)
     n = cases.size(case, backend)
     results = []
@@ -53,6 +54,8 @@ def test_case(benchmark, backend, case):
 def test_sleepers(benchmark, backend):
     if not available(backend):
         pytest.skip(f'{backend} is not installed (pip install -e .[bench])')
+    if not supports(backend, 'sleepers'):
+        pytest.skip(f'{backend} has no sleepers')
     n = cases.size('sleepers', backend)
     results = []
 
@@ -77,6 +80,11 @@ def _threading_api():
     return setup('threading')   # patches nothing: plain threading/queue/socket
 
 
+def _greenlet_api():
+    from benchmarks.worker import setup
+    return setup('greenlet')    # patches nothing: bare greenlets
+
+
 @pytest.mark.parametrize('case', cases.CASES)
 def test_check_passes_in_process(case):
     result = getattr(cases, case)(_threading_api(), SMALL[case], **SMALL_KWARGS.get(case, {}))
@@ -85,6 +93,8 @@ def test_check_passes_in_process(case):
     if fn is not None:
         import asyncio
         asyncio.run(fn(SMALL[case], **SMALL_KWARGS.get(case, {})))
+    if supports('greenlet', case):
+        assert getattr(cases, case)(_greenlet_api(), SMALL[case])['ops'] == SMALL[case]
 
 
 @pytest.mark.timeout(120)
@@ -94,9 +104,16 @@ def test_check_passes_in_worker(backend, case):
     if not available(backend):
         pytest.skip(f'{backend} is not installed (pip install -e .[bench])')
     result = _worker(backend).run(case, SMALL[case], **SMALL_KWARGS.get(case, {}))
-    if result is None:      # asyncio has no rlock_uncontended
+    if not supports(backend, case):     # e.g. asyncio has no rlock_uncontended
+        assert result is None
         return
     assert result['seconds'] > 0 and result['ops'] >= SMALL[case]
+    if backend == 'greenthreads-pure':
+        assert result['compiled'] is False
+    elif backend == 'greenthreads':
+        assert isinstance(result['compiled'], bool)     # as built: the table says which
+    else:
+        assert 'compiled' not in result
 
 
 class _NoRunThread:
@@ -112,8 +129,8 @@ class _NoRunThread:
         pass
 
 
-def _fake_api(**overrides):
-    base = _threading_api()
+def _fake_api(base=None, **overrides):
+    base = base or _threading_api()
     return type('FakeApi', (base,), {k: staticmethod(v) if callable(v) and not isinstance(v, type)
                                      else v for k, v in overrides.items()})
 
@@ -220,6 +237,34 @@ def test_lock_checks_catch_a_lock_that_does_not_lock():
             r'lost updates mean no mutual exclusion\): expected 20, got 5', threads=4)
 
 
+def test_greenlet_switch_catches_a_switch_that_does_not_hand_off():
+    import greenlet
+
+    class NoSwitch(greenlet.greenlet):
+        """switch() returns at once: the other greenlet never runs."""
+
+        def switch(self, *args, **kwargs):
+            return None
+    _raises('switch', _fake_api(_greenlet_api(), greenlet=NoSwitch), 10,
+            r"the other greenlet's handoffs: expected 10, got 0")
+
+
+def test_greenlet_switch_catches_handoffs_out_of_step():
+    import greenlet
+
+    class SkipsFirst(greenlet.greenlet):
+        """The first switch() does not hand off; the rest do (and one more)."""
+        skipped = False
+
+        def switch(self, *args, **kwargs):
+            if not self.skipped:
+                self.skipped = True
+                return None
+            return super().switch(*args, **kwargs)
+    _raises('switch', _fake_api(_greenlet_api(), greenlet=SkipsFirst), 10,
+            r'handoffs out of step: expected 0, got 10')
+
+
 def test_sleepers_catches_a_sleep_that_does_not_sleep():
     _raises('sleepers', _fake_api(sleep=lambda s: None), 5,
             r'elapsed wall time: expected at least 0.2 s', seconds=0.2)
@@ -243,6 +288,96 @@ def test_worker_reports_a_failed_check_without_a_time(monkeypatch, capsys):
     answer = json.loads(capsys.readouterr().out)
     assert 'seconds' not in answer
     assert answer['error'].startswith('BenchmarkError: queue: items received, in order')
+
+
+def test_pure_backend_refuses_to_time_the_compiled_build(monkeypatch):
+    import greenthreads
+    from benchmarks import worker
+    monkeypatch.setattr(greenthreads, 'compiled', True)
+    with pytest.raises(cases.BenchmarkError, match=r'greenthreads-pure: greenthreads.compiled is True'):
+        worker.run_case('greenthreads-pure', _threading_api(), 'switch', 10)
+    assert worker.run_case('greenthreads', _threading_api(), 'switch', 10)['compiled'] is True
+
+
+def test_only_the_pure_backend_gets_pure_python_mode(monkeypatch):
+    from benchmarks.runner import worker_env
+    monkeypatch.setenv('GREENTHREADS_PURE_PYTHON', '1')     # the caller's shell asks for it
+    assert worker_env('greenthreads-pure')['GREENTHREADS_PURE_PYTHON'] == '1'
+    assert 'GREENTHREADS_PURE_PYTHON' not in worker_env('greenthreads')
+
+
+def _synthetic_med():
+    # greenthreads compiled; pure twice as slow; the limits and anchors made up.
+    med = {}
+    for case, figures in {
+            'switch': {'greenthreads': 1.0, 'greenthreads-pure': 2.0, 'gevent': 4.0,
+                       'gevent-patched': 5.0, 'greenlet': 0.25},
+            'lock_uncontended': {'greenthreads': 0.2, 'greenthreads-pure': 0.4, 'threading': 0.1,
+                                 'gevent': 0.15},
+            'rlock_uncontended': {'greenthreads': 0.1, 'greenthreads-pure': 0.5, 'threading': 0.1},
+            'echo': {'greenthreads': 10.0, 'greenthreads-pure': 30.0, 'gevent': 20.0}}.items():
+        for backend, us in figures.items():
+            med[(case, backend)] = {'n': 10, 'us': us, 'seconds': us * 1e-5}
+            if backend.startswith('greenthreads'):
+                med[(case, backend)]['compiled'] = backend == 'greenthreads'
+    med[('lock_contended', 'greenthreads')] = {'n': 10, 'us': 3.0, 'seconds': 1e-4,
+                                               'handoff_ratio': 1.0, 'compiled': True}
+    med[('lock_contended', 'greenthreads-pure')] = {'n': 10, 'us': 6.0, 'seconds': 1e-4,
+                                                    'handoff_ratio': 0.5, 'compiled': False}
+    return med
+
+
+def _rows(md):
+    # The cells of every markdown table row in md, separator rows left out.
+    return [[c.strip() for c in line.strip('|').split('|')] for line in md.splitlines()
+            if line.startswith('| ')]
+
+
+def test_tables_show_limits_pure_python_and_issue_12_targets():
+    from benchmarks import compare
+    info = {'date': 'today', 'cpu': 'cpu', 'cores': 2, 'python': '3.x', 'versions': {}}
+    backends = ['greenthreads', 'greenthreads-pure', 'threading', 'gevent', 'gevent-patched',
+                'greenlet']
+    md = compare.table(backends, _synthetic_med(), info, 1)
+    assert 'greenthreads ran compiled' in md.splitlines()[0]
+    main = md[:md.index('Fairness and memory')]
+    fairness = md[md.index('Fairness and memory'):md.index('Targets (issue 12)')]
+    targets = md[md.index('Targets (issue 12)'):]
+    head, *body = _rows(main)
+    assert head == ['case'] + backends + ['÷ gevent', '÷ gevent-patched', '÷ limit',
+                                          'pure ÷ compiled']
+    rows = {r[0]: dict(zip(head, r)) for r in body}
+    assert rows['switch']['greenlet'] == '*0.250*'      # the limit, in italics
+    assert rows['switch']['÷ limit'] == '4.00' and rows['switch']['pure ÷ compiled'] == '2.00'
+    assert rows['lock_uncontended']['threading'] == '*0.100*'
+    assert rows['lock_uncontended']['÷ limit'] == '2.00'
+    assert rows['rlock_uncontended']['÷ limit'] == '1.00'
+    assert rows['echo']['÷ limit'] == '–' and rows['echo']['pure ÷ compiled'] == '3.00'
+
+    head, *body = _rows(targets)
+    assert head == ['case', 'target', 'measured', 'measured (pure)', 'met']
+    got = {(r[0], r[1]): r[2:] for r in body}
+    assert got[('switch', '≤ 0.4 × gevent (Event handoff)')] == ['0.25×', '0.50×', 'yes']
+    assert got[('lock_uncontended', '≤ 1.0 × threading (the OS `_thread.lock`)')] == [
+        '2.00×', '4.00×', '**no**']
+    assert got[('rlock_uncontended', '≤ 1.0 × threading (the C `_thread.RLock`)')] == [
+        '1.00×', '5.00×', 'yes']
+    assert got[('lock_contended', 'ownership changes on ≥ 90 % of releases with waiters')] == [
+        '100%', '50%', 'yes']
+    assert got[('echo', 'round trips/s ≥ 1.5 × gevent StreamServer (500 connections)')] == [
+        '0.50×', '1.50×', 'yes']
+    # No anchor, no row: here lock_contended, spawn_join and queue have no anchor figure.
+    assert len(got) == 5
+    # The limit has no fairness or memory figures: no column there.
+    assert _rows(fairness)[0] == ['measure', 'greenthreads', 'greenthreads-pure']
+
+
+def test_table_says_when_greenthreads_ran_pure_python():
+    from benchmarks import compare
+    med = {key: dict(m, compiled=False) if 'compiled' in m else m
+           for key, m in _synthetic_med().items()}
+    info = {'date': 'today', 'cpu': 'cpu', 'cores': 2, 'python': '3.x', 'versions': {}}
+    assert 'greenthreads ran pure Python' in compare.table(['greenthreads'], med, info, 1).splitlines()[0]
 
 
 def test_compare_stops_and_writes_nothing_when_a_case_fails(monkeypatch, tmp_path):

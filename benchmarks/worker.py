@@ -6,12 +6,34 @@ for the case) on stdin, runs the case and answers a JSON line ``{"seconds": s,
 raised, including when it failed its own check of the work (``BenchmarkError``).
 The backend's patching happens first, before anything else is imported, so
 patches never leak between backends (each has its own process).
+
+``greenthreads-pure`` is ``greenthreads`` in pure-Python mode (the runner sets
+``GREENTHREADS_PURE_PYTHON=1`` in its environment).  Every greenthreads answer
+carries ``"compiled"`` (``greenthreads.compiled``); the pure backend refuses
+to time a case if the compiled build runs.  ``greenlet`` is a limit, not a
+threading backend: bare greenlets switching directly, only for ``switch``.
+A case a backend does not have (see :func:`supports`) answers ``null``.
 """
 
 import json
 import sys
 
-BACKENDS = ['greenthreads', 'threading', 'gevent', 'gevent-patched', 'eventlet-patched', 'asyncio']
+BACKENDS = ['greenthreads', 'greenthreads-pure', 'threading', 'gevent', 'gevent-patched',
+            'eventlet-patched', 'asyncio', 'greenlet']
+
+#: The cases the ``greenlet`` backend has: the raw switch is the floor of one
+#: case only (the others would need a hub, which is what they measure).
+GREENLET_CASES = ('switch',)
+
+
+def supports(backend, case):
+    """True if the backend has the case; a case it lacks answers None, no figure."""
+    if backend == 'greenlet':
+        return case in GREENLET_CASES
+    if backend == 'asyncio':
+        from benchmarks import cases    # late: never before a backend's patching
+        return getattr(cases.AsyncioCases, case) is not None
+    return True
 
 
 def setup(backend):
@@ -24,10 +46,11 @@ def setup(backend):
         warnings.simplefilter('ignore')
         import eventlet
         eventlet.monkey_patch()
-    elif backend == 'greenthreads':
+    elif backend in ('greenthreads', 'greenthreads-pure'):
         import greenthreads.monkey
         greenthreads.monkey.patch_all()
-    if backend in ('threading', 'greenthreads', 'gevent-patched', 'eventlet-patched'):
+    if backend in ('threading', 'greenthreads', 'greenthreads-pure', 'gevent-patched',
+                   'eventlet-patched'):
         import queue
         import socket as socket_module
         import threading
@@ -62,21 +85,33 @@ def setup(backend):
             socket = gevent.socket
             StreamServer = gevent.server.StreamServer
         return Api
+    if backend == 'greenlet':
+        import greenlet as greenlet_module
+
+        class Api:     # no Thread: cases.switch takes its bare-greenlet path
+            greenlet = greenlet_module.greenlet
+            getcurrent = staticmethod(greenlet_module.getcurrent)
+        return Api
     if backend == 'asyncio':
         return None
     raise SystemExit(f'unknown backend {backend!r}')
 
 
 def run_case(backend, api, case, n, kwargs=None):
-    """Time one case; its check failing raises ``cases.BenchmarkError`` (no time)."""
+    """Time one case; its check failing raises ``cases.BenchmarkError`` (no time).
+
+    None if the backend does not have the case.  A greenthreads backend's
+    result also has ``compiled``; see :func:`greenthreads_mode`.
+    """
     import time
     from benchmarks import cases
+    if not supports(backend, case):
+        return None
     kwargs = kwargs or {}
+    mode = greenthreads_mode(backend)     # before the clock: a wrong mode gets no time
     if backend == 'asyncio':
         import asyncio
         fn = getattr(cases.AsyncioCases, case)
-        if fn is None:
-            return None
         t0 = time.perf_counter()
         result = asyncio.run(fn(n, **kwargs))
     else:
@@ -84,7 +119,25 @@ def run_case(backend, api, case, n, kwargs=None):
         t0 = time.perf_counter()
         result = fn(api, n, **kwargs)
     result['seconds'] = time.perf_counter() - t0
+    result.update(mode)
     return result
+
+
+def greenthreads_mode(backend):
+    """``{'compiled': greenthreads.compiled}`` for a greenthreads backend, else ``{}``.
+
+    Raises ``cases.BenchmarkError`` if ``greenthreads-pure`` runs the compiled
+    build: its figures would be the compiled ones under the pure label.  (The
+    ``greenthreads`` backend runs whatever the build gives; the table says which.)
+    """
+    if backend not in ('greenthreads', 'greenthreads-pure'):
+        return {}
+    import greenthreads
+    from benchmarks import cases
+    if backend == 'greenthreads-pure' and greenthreads.compiled:
+        raise cases.BenchmarkError('greenthreads-pure: greenthreads.compiled is True '
+                                   '(GREENTHREADS_PURE_PYTHON=1 did not take the source)')
+    return {'compiled': greenthreads.compiled}
 
 
 def main():
