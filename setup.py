@@ -52,7 +52,9 @@ def extensions():
     try:
         return cythonize(sources, quiet=True,
                          compiler_directives={'language_level': 3, 'binding': True,
-                                              'always_allow_keywords': True})
+                                              'always_allow_keywords': True,
+                                              # No pickling the C types cannot do either.
+                                              'auto_pickle': False})
     except Exception as exc:  # noqa: B902 - a Cython that cannot translate them is not fatal
         _pure_python(f'Cython failed: {exc}')
         return []

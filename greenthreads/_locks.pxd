@@ -6,9 +6,12 @@ from greenthreads._park cimport WaitQueue
 
 @cython.final
 cdef class Lock:
-    cdef readonly object _block
+    cdef readonly set _free
     cdef public WaitQueue _waiters
     cdef object __weakref__
+
+    cdef bint _take(self) except -1
+    cdef _give(self)
 
 cdef class RLock:
     cdef public dict _cell

@@ -26,7 +26,7 @@ from greenlet import getcurrent
 
 from ._compat import RLOCK_ARGS_DEPRECATED
 from ._hub import ident_of
-from ._originals import real_allocate_lock as _real_allocate_lock, real_get_ident as _real_get_ident
+from ._originals import real_get_ident as _real_get_ident
 from ._park import WaitQueue, PENDING, deliver
 
 __all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
@@ -40,6 +40,9 @@ _create_lock = _thread.allocate_lock()
 _NO_TIMEOUT = -1
 
 _BASETYPE = 1 << 10     # Py_TPFLAGS_BASETYPE: a type Python code may subclass
+
+#: What a free Lock's set holds (see Lock).
+_TOKEN = True
 
 
 def lazy_queue(obj, attr='_waiters'):
@@ -76,12 +79,15 @@ class Lock:
     """A primitive lock owned by no particular green thread.
 
     ``release()`` may be called from any green thread (or OS thread), as with
-    ``_thread.lock``.
+    ``_thread.lock``.  The state is a set that holds one token while the lock
+    is free and none while it is held: taking the token (``set.pop``) is the
+    atomic free -> held step, and putting it back (``set.add``) can never make
+    two of them.
     """
-    __slots__ = ('_block', '_waiters', '__weakref__')
+    __slots__ = ('_free', '_waiters', '__weakref__')
 
     def __init__(self):
-        self._block = _real_allocate_lock()   # held <=> the lock is locked
+        self._free = {_TOKEN}
         self._waiters = None
 
     def acquire(self, blocking=True, timeout=-1):
@@ -93,16 +99,39 @@ class Lock:
         """
         if timeout is not _NO_TIMEOUT or not (blocking is True or blocking is False):
             timeout = check_acquire_args(blocking, timeout)
-        if self._block.acquire(False):
-            return True
+        free = self._free             # _take(), inlined: the hot half of every with-block
+        if free:
+            try:
+                free.pop()
+                return True
+            except KeyError:            # taken since the line above, by another OS thread
+                pass
         if not blocking or timeout == 0:
             return False
         # Woken means the releaser handed the lock over: undo gives it back.
         return lazy_queue(self).wait(self._retry, None if timeout is _NO_TIMEOUT else timeout,
                                      self, self._undo)
 
+    def _take(self):
+        """Free -> held, if free; True if this call took the lock."""
+        free = self._free
+        if not free:
+            return False
+        try:
+            free.pop()
+        except KeyError:    # taken since the line above, by another OS thread
+            return False
+        return True
+
+    def _give(self):
+        """Held -> free."""
+        free = self._free
+        if free:
+            raise RuntimeError('release unlocked lock')
+        free.add(_TOKEN)
+
     def _retry(self):
-        return True if self._block.acquire(False) else PENDING
+        return True if self._take() else PENDING
 
     def _undo(self, value):
         self.release()
@@ -116,9 +145,9 @@ class Lock:
             with q.mutex:
                 # The lock stays held: a claimed waiter owns it now.
                 if q.claim_next() is None:
-                    self._block.release()
+                    self._give()
             return
-        self._block.release()
+        self._give()
         if q is not None and q.entries:
             self._rescue(q)
 
@@ -126,22 +155,25 @@ class Lock:
         # A waiter enqueued (in another OS thread) while we were releasing:
         # take the lock back for it, unless someone else already has.
         with q.mutex:
-            if q and self._block.acquire(False) and q.claim_next() is None:
-                self._block.release()
+            if q and self._take() and q.claim_next() is None:
+                self._give()
 
     def __exit__(self, t, v, tb):
-        # release(), inlined: this is the hot half of every with-block.
+        # release(), inlined: the other hot half.
         q = self._waiters
         if q is not None and q.entries:
             self.release()
             return
-        self._block.release()
+        free = self._free             # _give(), inlined
+        if free:
+            raise RuntimeError('release unlocked lock')
+        free.add(_TOKEN)
         if q is not None and q.entries:
             self._rescue(q)
 
     def locked(self):
         """Return True if the lock is held."""
-        return self._block.locked()
+        return not self._free
 
     # Old _thread spellings, still present on _thread.lock.
     acquire_lock = acquire
@@ -149,23 +181,29 @@ class Lock:
     locked_lock = locked
 
     def _at_fork_reinit(self):
-        # In place: a Condition on this lock keeps ``_block.locked``.
-        self._block._at_fork_reinit()
+        # In place: a Condition on this lock keeps a view of ``_free``.
+        self._free.add(_TOKEN)
         self._waiters = None
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError(f"cannot pickle '{_type_name(self)}' object")
 
     def __repr__(self):
         return '<%s %s object at %s>' % (
-            'locked' if self._block.locked() else 'unlocked', _type_name(self), hex(id(self)))
+            'unlocked' if self._free else 'locked', _type_name(self), hex(id(self)))
 
 
 def _type_name(obj):
-    """``module.qualname`` of ``obj``'s class; this module's types by their public name.
+    """``module.qualname`` of ``obj``'s class, this package's own types by their public name.
 
-    (Compiled, Lock and RLock are immutable types that keep this module's name.)
+    (Compiled, Lock and RLock are immutable types that keep the name of the
+    module they are defined in.)
     """
     cls = obj.__class__
     module = cls.__module__
-    return f"{_PACKAGE if module == __name__ else module}.{cls.__qualname__}"
+    if module.startswith(_PACKAGE + '._'):
+        module = _PACKAGE
+    return f"{module}.{cls.__qualname__}"
 
 
 _PACKAGE = __name__.rpartition('.')[0]
@@ -266,7 +304,7 @@ class RLock:
         q = self._waiters
         if q is not None and q.entries:
             with q.mutex:
-                waiter = q.claim_next(deliver_now=False)
+                waiter = q.claim_next(True, deliver_now=False)
                 if waiter is None:
                     del cell[0]
                 else:

@@ -312,7 +312,7 @@ class WaitQueue:
                     self._withdraw(waiter)
                     return result
         try:
-            if timeout == 0:
+            if timeout is not None and timeout == 0:
                 if _claim(waiter, CANCELLED):
                     self._forget(waiter)
                     return expired

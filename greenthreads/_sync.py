@@ -11,6 +11,8 @@ longest waiter, so a releaser cannot barge ahead of threads already waiting.
 import threading as _std_threading
 import time
 import warnings
+from functools import partial
+from operator import not_
 
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._park import WaitQueue, PENDING
@@ -97,8 +99,8 @@ class Condition:
             self._is_owned = lock._is_owned
         elif type(lock) is Lock:
             # The fallback below, answered in C: our Lock cannot be taken
-            # exactly when it is locked.
-            self._is_owned = lock._block.locked
+            # exactly when it is locked (its set of free tokens is empty).
+            self._is_owned = partial(not_, lock._free)
         self._waiters = WaitQueue()
 
     def _at_fork_reinit(self):
@@ -310,18 +312,14 @@ class BoundedSemaphore(Semaphore):
         self._give(n, self._initial_value)
 
 
-class Event:
-    """A flag that threads can wait to become true."""
+class _EventState:
+    """What an Event is made of, and its hot methods.
 
-    def __init__(self):
-        self._flag = False
-        self._waiters = None
-
-    if _stdlib_has_repr('Event'):
-        def __repr__(self):
-            cls = self.__class__
-            status = 'set' if self._flag else 'unset'
-            return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: {status}>'
+    Compiled, this is an extension type with typed fields (see _sync.pxd);
+    :class:`Event` is the public class on top, a plain class like the
+    stdlib's (a signature, a writable ``__module__``, a ``__dict__``).
+    """
+    __slots__ = ('_flag', '_waiters', '__weakref__')
 
     def _at_fork_reinit(self):
         self._waiters = None
@@ -329,12 +327,6 @@ class Event:
     def is_set(self):
         """Return True if the flag is set."""
         return self._flag
-
-    def isSet(self):
-        """Deprecated alias of :meth:`is_set`."""
-        warnings.warn('isSet() is deprecated, use is_set() instead',
-                      DeprecationWarning, stacklevel=2)
-        return self.is_set()
 
     def set(self):
         """Set the flag and wake every waiting thread."""
@@ -363,6 +355,33 @@ class Event:
 
     def _retry(self):
         return True if self._flag else PENDING   # set meanwhile (from another OS thread)
+
+
+class Event(_EventState):
+    """A flag that threads can wait to become true."""
+
+    def __init__(self):
+        self._flag = False
+        self._waiters = None
+
+    if _stdlib_has_repr('Event'):
+        def __repr__(self):
+            cls = self.__class__
+            status = 'set' if self._flag else 'unset'
+            return f'<{cls.__module__}.{cls.__qualname__} at {id(self):#x}: {status}>'
+
+    def isSet(self):
+        """Deprecated alias of :meth:`is_set`."""
+        warnings.warn('isSet() is deprecated, use is_set() instead',
+                      DeprecationWarning, stacklevel=2)
+        return self.is_set()
+
+
+# Tracebacks and reprs (``to_thread(event.set)``) name the methods as the stdlib's.
+for _name, _method in vars(_EventState).items():
+    if callable(_method) and not _name.startswith('__'):
+        _method.__qualname__ = f'Event.{_name}'
+del _name, _method
 
 
 class Barrier:

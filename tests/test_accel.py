@@ -23,8 +23,10 @@ def test_the_build_read_the_declarations():
     # types with typed fields; compiled without, they would be plain classes.
     from greenthreads._locks import Lock, RLock
     from greenthreads._park import Waiter, WaitQueue
+    from greenthreads._hub import Hub
+    from greenthreads._sync import _EventState
     heap_type = 1 << 9      # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
-    for cls in (Waiter, WaitQueue, Lock, RLock):
+    for cls in (Waiter, WaitQueue, Hub, Lock, RLock, _EventState):
         assert bool(cls.__flags__ & heap_type) is not greenthreads.compiled, cls
 
 

@@ -57,10 +57,11 @@ def test_all_threads_variants_exist_on_312():
 def test_public_classes_present_themselves_as_greenthreads(name):
     cls = getattr(greenthreads, name)
     if cls.__flags__ & (1 << 8):    # Py_TPFLAGS_IMMUTABLETYPE: compiled Lock, RLock
-        # An immutable type keeps its module's name; its objects show the public one.
+        # An immutable type keeps its module's name (as _thread.lock does); its
+        # objects show the public one.
         assert greenthreads.compiled and name in ('Lock', 'RLock')
         assert cls.__module__ == 'greenthreads._locks'
-        assert f'greenthreads.{name} object' in repr(cls())
+        assert repr(cls()).startswith(f'<unlocked greenthreads.{name} object ')
         return
     assert cls.__module__ == 'greenthreads'
     assert f'greenthreads.{name}' in repr(cls)
