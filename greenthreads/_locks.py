@@ -186,7 +186,7 @@ class Lock:
         self._waiters = None
 
     def __reduce_ex__(self, protocol):
-        raise TypeError(f"cannot pickle '{_type_name(self)}' object")
+        _cannot_pickle(self)
 
     def __repr__(self):
         return '<%s %s object at %s>' % (
@@ -207,6 +207,11 @@ def _type_name(obj):
 
 
 _PACKAGE = __name__.rpartition('.')[0]
+
+
+def _cannot_pickle(lock):
+    # As the C locks: a lock's state means nothing in another process.
+    raise TypeError(f"cannot pickle '{_type_name(lock)}' object")
 
 
 def _not_a_base_type(cls, **kwargs):
@@ -370,6 +375,9 @@ class RLock:
     def _at_fork_reinit(self):
         self._cell = {}
         self._waiters = None
+
+    def __reduce_ex__(self, protocol):
+        _cannot_pickle(self)
 
     def __repr__(self):
         owner, count = self._cell.get(0, (None, 0))

@@ -286,3 +286,17 @@ def test_real_and_green_threads_share_a_lock_correctly():
     for t in os_threads:
         t.join()
     assert counter[0] == 5 * n
+
+
+@pytest.mark.parametrize('make', [Lock, RLock], ids=['Lock', 'RLock'])
+def test_locks_cannot_be_pickled_or_copied_as_the_c_locks_cannot(make):
+    import copy
+    import pickle
+    import _thread
+    native = _thread.allocate_lock() if make is Lock else _thread.RLock()
+    for action in (pickle.dumps, copy.copy):
+        with pytest.raises(TypeError) as theirs:
+            action(native)
+        with pytest.raises(TypeError) as ours:
+            action(make())
+        assert 'pickle' in str(ours.value) and 'pickle' in str(theirs.value)
