@@ -74,11 +74,7 @@ class RunnerPool:
     def start(self, job):
         """Run ``job``, a ``(func, arg)`` pair, in an idle runner or a new one (from the hub)."""
         idle = self._idle
-        if idle:
-            runner = idle.pop()
-        else:
-            runner = Runner(self._run_jobs, self._hub_greenlet)
-            runner.waiter = None
+        runner = idle.pop() if idle else Runner(self._run_jobs, self._hub_greenlet)
         runner.switch(job)
 
     def clear(self):

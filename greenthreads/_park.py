@@ -121,13 +121,15 @@ def park(waiter: Waiter, timeout=None):
             'signal callback tried to wait); hand the work to a thread instead')
     timer = hub.timers.arm(timeout, _expire, waiter) if timeout is not None else None
     glet = waiter.glet
+    # (main_glet changes only in a forked child, where no parked thread resumes.)
+    is_main = glet is hub.main_glet
     # What waiter_of() reports: a Runner has a slot for it, a main green thread the hub's.
-    if glet is hub.main_glet:
+    if is_main:
         hub.main_waiter = waiter
     else:
         glet.waiter = waiter
     try:
-        if hub.main_calls and glet is hub.main_glet:
+        if is_main and hub.main_calls:
             _run_main_calls(hub)    # left by a signal handler that raised
         ready = hub.ready
         while waiter.state == PARKED:
@@ -137,13 +139,13 @@ def park(waiter: Waiter, timeout=None):
                 ready.popleft()[0](RESUME)
             else:
                 hub.greenlet.switch(waiter)     # (the hub ignores it; see _final)
-            if hub.main_calls and glet is hub.main_glet:
+            if is_main and hub.main_calls:
                 _run_main_calls(hub)
     except BaseException:
         _claim(waiter, CANCELLED)
         raise
     finally:
-        if glet is hub.main_glet:
+        if is_main:
             hub.main_waiter = None
         else:
             glet.waiter = None
