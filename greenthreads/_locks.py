@@ -148,6 +148,9 @@ class Lock:
                     self._give()
             return
         self._give()
+        # Read again: another OS thread may have made the queue, joined it and
+        # failed its retry since the first read (then nobody else wakes it).
+        q = self._waiters
         if q is not None and q.entries:
             self._rescue(q)
 
@@ -168,6 +171,7 @@ class Lock:
         if free:
             raise RuntimeError('release unlocked lock')
         free.add(_TOKEN)
+        q = self._waiters             # read again, as in release()
         if q is not None and q.entries:
             self._rescue(q)
 
@@ -316,6 +320,7 @@ class RLock:
                     _handoff(cell, waiter, (waiter.glet, 1))
             return
         del cell[0]
+        q = self._waiters     # read again, as in Lock.release()
         if q is not None and q.entries:
             self._rescue(q)
 
@@ -342,6 +347,9 @@ class RLock:
         q = self._waiters
         if q is None:
             del cell[0]
+            q = self._waiters     # read again, as in Lock.release()
+            if q is not None and q.entries:
+                self._rescue(q)
         else:
             self._release_all(me)
 

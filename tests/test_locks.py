@@ -180,6 +180,57 @@ def test_rlock_survives_reentry_during_handoff():
     assert not rlock.locked()
 
 
+@_pure_only
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize('kind', ['Lock.release', 'Lock.__exit__', 'RLock.release', 'RLock.__exit__'])
+def test_an_os_thread_that_queues_while_the_release_reads_is_woken(kind):
+    # Pure Python may switch OS threads between any two lines: here between
+    # the releaser's first look at the lock's queue (none yet) and the lock
+    # becoming free, another OS thread makes the queue, joins it and fails
+    # its retry.  The releaser must still see it, or it sleeps on a free lock.
+    cls_name, method = kind.split('.')
+    lock = getattr(greenthreads, cls_name)()
+    lock.acquire()
+    lock_file = greenthreads._locks.__file__
+    got = []
+    started = []
+
+    def other():
+        t0 = time.monotonic()
+        got.append(lock.acquire(timeout=5))
+        got.append(time.monotonic() - t0)
+        lock.release()
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename != lock_file or frame.f_code.co_name not in (
+                'release', '__exit__', '_release_all'):
+            return None
+
+        def local_trace(frame, event, arg):
+            if (event == 'line' and not started and 'q' in frame.f_locals
+                    and frame.f_locals['q'] is None):
+                started.append(std_threading.Thread(target=other))
+                started[0].start()
+                deadline = time.monotonic() + 5
+                while not (lock._waiters is not None and lock._waiters.entries):
+                    assert time.monotonic() < deadline, 'the other OS thread never queued'
+                    time.sleep(0.001)
+            return local_trace
+        return local_trace
+
+    sys.settrace(tracer)
+    try:
+        if method == 'release':
+            lock.release()
+        else:
+            lock.__exit__(None, None, None)
+    finally:
+        sys.settrace(None)
+    assert started, 'the release never read an empty queue'
+    started[0].join()
+    assert got[0] is True and got[1] < 2, got
+
+
 def test_rlock_gc_callback_takes_the_lock():
     rlock = RLock()
     log = []
