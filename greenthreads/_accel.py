@@ -17,7 +17,7 @@ import sys
 __all__ = ['HOT_MODULES', 'PURE_PYTHON', 'install', 'compiled']
 
 #: The modules the build compiles (dotted names within the package).
-HOT_MODULES = ('_timers', '_poller', '_hub', '_park', '_locks', '_sync', 'green.socket')
+HOT_MODULES = ('_timers', '_poller', '_hub', '_park', '_locks', '_sync', 'green.socket', 'green.queue')
 
 #: True when the environment asks for the pure-Python modules.
 PURE_PYTHON = os.environ.get('GREENTHREADS_PURE_PYTHON', '') not in ('', '0')

@@ -9,6 +9,8 @@ cdef class Lock:
     cdef readonly set _free
     cdef public WaitQueue _waiters
     cdef object __weakref__
+    cpdef acquire(self, blocking=*, timeout=*)
+    cpdef release(self)
 
     cdef bint _take(self) except -1
     cdef _give(self)

@@ -262,14 +262,19 @@ def patch_selectors():
 
 # ------------------------------------------------------------------ queue
 def patch_queue():
-    """Replace the C ``queue.SimpleQueue`` with a cooperative one.
+    """Make ``queue``'s classes cooperative, with the stdlib contract.
 
-    ``queue.Queue`` and friends stay the stdlib classes: they are built on
-    ``threading``, which :func:`patch_thread` makes green.
+    The C ``SimpleQueue`` becomes a green one.  ``Queue``, ``LifoQueue`` and
+    ``PriorityQueue`` become subclasses of the stdlib classes (so
+    ``isinstance`` with those holds, and ``mutex``, the Conditions and the
+    ``_put``/``_get`` hooks are there) whose ``put``/``get`` run compiled
+    (greenthreads/green/queue.py).  Subclasses made before patching keep the
+    stdlib methods, on the green primitives once ``threading`` is patched.
     """
     import queue
     from .green import queue as green_queue
-    _patch_module(queue, {'SimpleQueue': green_queue.SimpleQueue})
+    _patch_module(queue, {name: getattr(green_queue, name)
+                          for name in ('SimpleQueue', 'Queue', 'LifoQueue', 'PriorityQueue')})
 
 
 # -------------------------------------------------------------------- ssl

@@ -21,6 +21,7 @@ thread's stack to stderr); the caller sees a start without an outcome.  The
 watchdog also covers what runs between tests (class and module fixtures).
 """
 
+import contextlib
 import faulthandler
 import json
 import sys
@@ -32,8 +33,19 @@ LOCK_TEST_CLASSES = ['LockTests', 'PyRLockTests', 'CRLockTests', 'EventTests',
                      'BoundedSemaphoreTests', 'BarrierTests']
 
 
-def load(suite_name):
-    """The unittest suite called ``suite_name`` (after patching: imports happen here)."""
+def load(suite_name, patched=False):
+    """The unittest suite called ``suite_name`` (after patching: imports happen here).
+
+    ``patched``: the suite runs under ``patch_all()``.  test_queue tests
+    two fresh copies of ``queue`` (``import_fresh_module``), past any patch:
+    one with the C ``_queue``, one without.  The first is then the patched
+    module, so the suite tests both our classes (its C* tests) and the
+    stdlib's on green primitives (its Py* tests, as a subclass made before
+    patching runs).
+    """
+    if suite_name == 'test_queue' and patched:
+        with _fresh_imports_of('queue'):
+            return load(suite_name)
     import importlib
     loader = unittest.defaultTestLoader
     if suite_name == 'lock_tests':
@@ -45,6 +57,23 @@ def load(suite_name):
     # A dotted name is any importable module (the harness's own tests use one).
     module = suite_name if '.' in suite_name else f'test.{suite_name}'
     return loader.loadTestsFromModule(importlib.import_module(module))
+
+
+@contextlib.contextmanager
+def _fresh_imports_of(name):
+    """Make ``import_fresh_module(name)`` that blocks nothing return module ``name`` as patched."""
+    from test.support import import_helper
+    fresh_import = import_helper.import_fresh_module
+
+    def patched_module(module_name, fresh=(), blocked=(), **kwargs):
+        if module_name == name and not blocked:
+            return sys.modules[name]
+        return fresh_import(module_name, fresh, blocked, **kwargs)
+    import_helper.import_fresh_module = patched_module
+    try:
+        yield
+    finally:
+        import_helper.import_fresh_module = fresh_import
 
 
 def _thread_pool_tests(loader):
@@ -224,7 +253,7 @@ def main():
         from gevent import monkey
         monkey.patch_all()
     skip = set(config.get('skip', ()))
-    tests = [t for t in _flatten(load(config['suite']))
+    tests = [t for t in _flatten(load(config['suite'], patched=config['mode'] == 'patched'))
              if t.id() not in skip and not is_listed(t.id(), skip)]
     with open(config['out'], 'a') as out:
         faulthandler.dump_traceback_later(config.get('timeout', 60), exit=True)

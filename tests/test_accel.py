@@ -25,8 +25,9 @@ def test_the_build_read_the_declarations():
     from greenthreads._park import Waiter, WaitQueue
     from greenthreads._hub import Hub
     from greenthreads._sync import _EventState
+    from greenthreads.green.queue import _QueueCore
     heap_type = 1 << 9      # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
-    for cls in (Waiter, WaitQueue, Hub, Lock, RLock, _EventState):
+    for cls in (Waiter, WaitQueue, Hub, Lock, RLock, _EventState, _QueueCore):
         assert bool(cls.__flags__ & heap_type) is not greenthreads.compiled, cls
 
 

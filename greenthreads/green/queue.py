@@ -1,23 +1,315 @@
-"""A cooperative ``queue.SimpleQueue``.
+"""Cooperative queues: ``queue.Queue`` (and its LIFO and priority kinds) and ``SimpleQueue``.
 
-Only the C-implemented class needs a replacement: ``queue.Queue``,
-``LifoQueue`` and ``PriorityQueue`` are pure Python on ``threading``'s
-primitives and stay the stdlib classes (their ``mutex``, ``not_empty``,
-``all_tasks_done`` and ``queue`` attributes keep working) once ``threading``
-is green.
+``Queue`` is a subclass of the stdlib's ``queue.Queue`` that keeps its whole
+contract: ``maxsize``, the ``mutex`` and the three Conditions sharing it
+(``not_empty``, ``not_full``, ``all_tasks_done``), ``unfinished_tasks``, a
+writable ``queue``, the ``_init``/``_qsize``/``_put``/``_get`` hooks that
+subclasses override, ``shutdown()`` where the stdlib has it, and
+``isinstance`` with the stdlib class.  Its ``put``, ``get`` and
+``task_done`` run the stdlib's algorithm (the same checks in the same order,
+the same exceptions and messages) on state kept in the typed slots of a base
+class the build compiles, with two shortcuts that change no outcome: the
+stdlib's own deque hooks are done in place rather than called, and the lock
+under our Condition is taken directly, a notify that would find nobody
+waiting being skipped.  ``LifoQueue`` and ``PriorityQueue`` are the same
+with the stdlib classes' hooks.
+
+``SimpleQueue`` replaces the C class, whose ``get`` would block the OS thread.
 """
 
+import queue as _std
 import types
 from collections import deque
-from queue import Empty
+from time import monotonic as _time
 
 from _queue import SimpleQueue as _CSimpleQueue
 
+from .._locks import Lock
 from .._park import WaitQueue, PENDING
+from .._sync import Condition
+
+Empty = _std.Empty
+Full = _std.Full
+#: ``queue.ShutDown`` where the stdlib queues have ``shutdown()`` (3.13), else None.
+ShutDown = getattr(_std, 'ShutDown', None)
+_SHUTDOWN = ShutDown is not None
+
+__all__ = ['Queue', 'LifoQueue', 'PriorityQueue', 'SimpleQueue', 'Empty', 'Full'] + \
+    (['ShutDown'] if _SHUTDOWN else [])
+
+_StdQueue = _std.Queue
+# The stdlib hooks' deque calls, for an exact deque (nothing overrides its
+# methods): called as they are, without looking the method up each time.
+_append = deque.append
+_popleft = deque.popleft
+
+#: The state the stdlib keeps in instance attributes, kept in typed slots here.
+_STATE = frozenset(('maxsize', 'queue', 'mutex', 'not_empty', 'not_full', 'all_tasks_done',
+                    'unfinished_tasks'))
+
+
+def _lock_of(cm):
+    """The Lock under ``cm`` if ``cm`` is our Lock, or our Condition over one; else None."""
+    if type(cm) is Condition:
+        cm = cm._lock
+    return cm if type(cm) is Lock else None
+
+
+def _notify(cond, checked):
+    """``cond.notify()``, by a caller holding the lock under ``checked``, our Condition over our Lock.
+
+    When ``cond`` is ``checked`` and nobody waits on it, skipped: notify()
+    would find the lock held and then no waiter, by the same lock-free hint.
+    """
+    if cond is checked:
+        waiters: WaitQueue = cond._waiters
+        if not waiters.entries:
+            return
+    cond.notify()
+
+
+class _QueueCore:
+    """The state and the compiled methods of :class:`Queue`.
+
+    Set by ``Queue.__init__`` from the queue's class: ``_gt_typed``, the
+    class shadows none of the state attributes (with a class attribute or a
+    descriptor of its own), so these slots are where the queue's state is;
+    else the stdlib's own methods run.  ``_gt_plain``: the class's
+    ``_qsize``, ``_put`` and ``_get`` are the stdlib's deque ones, done in
+    place.  ``_gt_lock``: the Lock under both ``_gt_not_full`` and
+    ``_gt_not_empty``, our Conditions, or None (the stdlib's methods run);
+    recomputed whenever ``not_full`` or ``not_empty`` is another object.
+    """
+    __slots__ = ('maxsize', 'queue', 'mutex', 'not_empty', 'not_full', 'all_tasks_done', 'unfinished_tasks',
+                 '_gt_not_full', '_gt_not_empty', '_gt_lock')
+
+    def put(self, item, block=True, timeout=None):
+        """Put ``item`` into the queue (``queue.Queue.put``).
+
+        If ``block`` is true and ``timeout`` None (the default), wait while
+        the queue is full; with a non-negative ``timeout``, raise Full if no
+        slot came free within that many seconds; with ``block`` false, raise
+        Full at once if the queue is full (``timeout`` is ignored then).
+        Raises ShutDown if the queue has been shut down.
+        """
+        lock: Lock = self._gt_fast_lock()
+        if lock is None:
+            return _StdQueue.put(self, item, block, timeout)
+        lock.acquire()
+        try:
+            self._gt_put(item, block, timeout)
+        finally:
+            lock.release()
+
+    def _gt_put(self, item, block, timeout):
+        # queue.Queue.put's body, with the not_full lock held.
+        if _SHUTDOWN and self.is_shutdown:
+            raise ShutDown
+        if self.maxsize > 0:
+            if not block:
+                if self._gt_qsize() >= self.maxsize:
+                    raise Full
+            elif timeout is None:
+                while self._gt_qsize() >= self.maxsize:
+                    self.not_full.wait()
+                    if _SHUTDOWN and self.is_shutdown:
+                        raise ShutDown
+            elif timeout < 0:
+                raise ValueError("'timeout' must be a non-negative number")
+            else:
+                endtime = _time() + timeout
+                while self._gt_qsize() >= self.maxsize:
+                    remaining = endtime - _time()
+                    if remaining <= 0.0:
+                        raise Full
+                    self.not_full.wait(remaining)
+                    if _SHUTDOWN and self.is_shutdown:
+                        raise ShutDown
+        if self._gt_plain:
+            items = self.queue
+            if type(items) is deque:
+                _append(items, item)
+            else:
+                items.append(item)
+        else:
+            self._put(item)
+        self.unfinished_tasks += 1
+        _notify(self.not_empty, self._gt_not_empty)
+
+    def get(self, block=True, timeout=None):
+        """Remove and return an item from the queue (``queue.Queue.get``).
+
+        If ``block`` is true and ``timeout`` None (the default), wait for an
+        item; with a non-negative ``timeout``, raise Empty if none came
+        within that many seconds; with ``block`` false, raise Empty at once
+        if there is none (``timeout`` is ignored then).  Raises ShutDown if
+        the queue has been shut down and is empty, or shut down immediately.
+        """
+        lock: Lock = self._gt_fast_lock()
+        if lock is None:
+            return _StdQueue.get(self, block, timeout)
+        lock.acquire()
+        try:
+            return self._gt_get(block, timeout)
+        finally:
+            lock.release()
+
+    def _gt_get(self, block, timeout):
+        # queue.Queue.get's body, with the not_empty lock held.
+        if _SHUTDOWN and self.is_shutdown and self._gt_empty():
+            raise ShutDown
+        if not block:
+            if self._gt_empty():
+                raise Empty
+        elif timeout is None:
+            while self._gt_empty():
+                self.not_empty.wait()
+                if _SHUTDOWN and self.is_shutdown and self._gt_empty():
+                    raise ShutDown
+        elif timeout < 0:
+            raise ValueError("'timeout' must be a non-negative number")
+        else:
+            endtime = _time() + timeout
+            while self._gt_empty():
+                remaining = endtime - _time()
+                if remaining <= 0.0:
+                    raise Empty
+                self.not_empty.wait(remaining)
+                if _SHUTDOWN and self.is_shutdown and self._gt_empty():
+                    raise ShutDown
+        if self._gt_plain:
+            items = self.queue
+            item = _popleft(items) if type(items) is deque else items.popleft()
+        else:
+            item = self._get()
+        _notify(self.not_full, self._gt_not_full)
+        return item
+
+    def _gt_fast_lock(self):
+        # The Lock put() and get() take (our Conditions' one), or None: use the stdlib's methods.
+        if not self._gt_typed:
+            return None
+        not_full = self.not_full
+        not_empty = self.not_empty
+        if not_full is not self._gt_not_full or not_empty is not self._gt_not_empty:
+            lock = _lock_of(not_full)
+            if lock is not None and (type(not_empty) is not Condition or not_empty._lock is not lock):
+                lock = None
+            self._gt_lock = lock
+            self._gt_not_full = not_full
+            self._gt_not_empty = not_empty
+        return self._gt_lock
+
+    def _gt_qsize(self):
+        return len(self.queue) if self._gt_plain else self._qsize()
+
+    def _gt_empty(self):
+        # not self._qsize(), without making an int of the length
+        if self._gt_plain:
+            return len(self.queue) == 0
+        return not self._qsize()
+
+    def __getstate__(self):
+        # What copy and pickle take: the stdlib Queue's state, which is its
+        # __dict__ (a copy shares the deque and the locks; pickling fails on
+        # the locks).  A copy is not set up by __init__: it runs the stdlib's
+        # methods.
+        state = {name: value for name, value in vars(self).items() if not name.startswith('_gt_')}
+        slots = {}
+        for name in _STATE:
+            try:
+                slots[name] = getattr(self, name)
+            except AttributeError:      # (pure Python) never set
+                pass
+        return state, slots
+
+    def put_nowait(self, item):
+        """Put ``item`` if a slot is free now, else raise Full."""
+        return self.put(item, block=False)
+
+    def get_nowait(self):
+        """Remove and return an item if one is there now, else raise Empty."""
+        return self.get(block=False)
+
+    def task_done(self):
+        """Mark one item taken by get() as processed (``queue.Queue.task_done``).
+
+        When every item put has been marked, join() returns.  Raises
+        ValueError if called more times than there were items.
+        """
+        lock: Lock = _lock_of(self.all_tasks_done) if self._gt_typed else None
+        if lock is None:
+            return _StdQueue.task_done(self)
+        lock.acquire()
+        try:
+            unfinished = self.unfinished_tasks - 1
+            if unfinished <= 0:
+                if unfinished < 0:
+                    raise ValueError('task_done() called too many times')
+                self.all_tasks_done.notify_all()
+            self.unfinished_tasks = unfinished
+        finally:
+            lock.release()
+
+
+def _shadows_state(cls):
+    """True if a class of ``cls`` before the core defines one of the state attributes itself."""
+    for klass in cls.__mro__:
+        if klass is _QueueCore:
+            return False
+        if not _STATE.isdisjoint(klass.__dict__):
+            return True
+    return False
+
+
+def _plain_hooks(cls):
+    """True if ``cls``'s ``_qsize``, ``_put`` and ``_get`` are the stdlib Queue's (a deque)."""
+    return (cls._qsize is _StdQueue._qsize and cls._put is _StdQueue._put
+            and cls._get is _StdQueue._get)
+
+
+class Queue(_QueueCore, _StdQueue):
+    """``queue.Queue``: a FIFO queue, with the stdlib class's attributes and hooks.
+
+    Made with the green Lock and Conditions whether or not ``threading`` is
+    patched.  Subclasses that override the hooks run the same algorithm,
+    calling them; subclasses that shadow the state, or queues whose
+    Conditions are not ours over one Lock, run the stdlib's methods.
+    Whether the hooks are the stdlib's own is read from the class when the
+    queue is made: one replaced later, on the instance or on the class, is
+    not seen by a queue that had the stdlib's.
+    """
+
+    # What the compiled core reads until __init__ has run (a subclass that
+    # never calls it gets the stdlib's methods).  Compiled, the core has
+    # fields of these names that Python cannot see; in pure Python these
+    # are the defaults of the instance attributes.
+    _gt_typed = _gt_plain = False
+
+    def __init__(self, maxsize=0):
+        super().__init__(maxsize)
+        if type(self.mutex) is not Lock:
+            # threading is not patched: the stdlib made OS-thread primitives.
+            self.mutex = Lock()
+            self.not_empty = Condition(self.mutex)
+            self.not_full = Condition(self.mutex)
+            self.all_tasks_done = Condition(self.mutex)
+        cls = type(self)
+        core: _QueueCore = self
+        core._gt_not_full = core._gt_not_empty = core._gt_lock = None
+        core._gt_plain = _plain_hooks(cls)
+        core._gt_typed = not _shadows_state(cls)
+
+
+class LifoQueue(Queue, _std.LifoQueue):
+    """``queue.LifoQueue``: the last item put is the first got."""
+
+
+class PriorityQueue(Queue, _std.PriorityQueue):
+    """``queue.PriorityQueue``: the lowest item (``sorted``'s first) is got first."""
+
 
 _EMPTY = object()     # what a timed-out get returns inside
-
-__all__ = ['SimpleQueue', 'Empty']
 
 # Ints and floats in here are valid get() timeouts on every Python: no probe.
 _PLAIN_TIMEOUT_MAX = 9e9   # seconds; the C limit is 2**63 ns (~9.22e9 s)
