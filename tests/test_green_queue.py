@@ -268,6 +268,24 @@ def test_the_stdlib_contract_attributes():
         assert ours.__name__ == stdlib.__name__ and ours._put is stdlib._put
 
 
+@pytest.mark.parametrize('ours, stdlib', PAIRS, ids=['Queue', 'LifoQueue', 'PriorityQueue'])
+def test_hooks_replaced_on_the_instance_are_called(ours, stdlib):
+    # What mock.patch.object(q, '_put') does: the instance's hook wins, and
+    # deleting it brings the class's back.
+    def run(cls):
+        q = cls()
+        calls = []
+        q._put = lambda item, put=q._put: (calls.append(('put', item)), put(item))
+        q._get = lambda get=q._get: (calls.append('get'), get())[1]
+        q.put(2), q.put(1)
+        first = q.get()
+        del q._put, q._get
+        q.put(3)
+        return calls, first, q.get(), q.get(), q.qsize()
+    assert run(ours) == run(stdlib)
+    assert run(ours)[0] == [('put', 2), ('put', 1), 'get']
+
+
 def test_writable_queue_attribute_and_the_mutex_idiom():
     q = green_queue.Queue()
     q.put('old')

@@ -262,10 +262,14 @@ def _shadows_state(cls):
     return False
 
 
-def _plain_hooks(cls):
-    """True if ``cls``'s ``_qsize``, ``_put`` and ``_get`` are the stdlib Queue's (a deque)."""
+_HOOKS = frozenset(('_qsize', '_put', '_get'))
+
+
+def _plain_hooks(q):
+    """True if ``q``'s ``_qsize``, ``_put`` and ``_get`` are the stdlib Queue's (a deque)."""
+    cls = type(q)
     return (cls._qsize is _StdQueue._qsize and cls._put is _StdQueue._put
-            and cls._get is _StdQueue._get)
+            and cls._get is _StdQueue._get and _HOOKS.isdisjoint(vars(q)))
 
 
 class Queue(_QueueCore, _StdQueue):
@@ -275,9 +279,10 @@ class Queue(_QueueCore, _StdQueue):
     patched.  Subclasses that override the hooks run the same algorithm,
     calling them; subclasses that shadow the state, or queues whose
     Conditions are not ours over one Lock, run the stdlib's methods.
-    Whether the hooks are the stdlib's own is read from the class when the
-    queue is made: one replaced later, on the instance or on the class, is
-    not seen by a queue that had the stdlib's.
+    Whether the hooks are the stdlib's own is read when the queue is made
+    and whenever one is set or deleted on the instance (``mock.patch.object(q,
+    '_put')``); a hook replaced on the class itself after queues of it were
+    made is not seen by those queues.
     """
 
     # What the compiled core reads until __init__ has run (a subclass that
@@ -297,8 +302,20 @@ class Queue(_QueueCore, _StdQueue):
         cls = type(self)
         core: _QueueCore = self
         core._gt_not_full = core._gt_not_empty = core._gt_lock = None
-        core._gt_plain = _plain_hooks(cls)
+        core._gt_plain = _plain_hooks(self)
         core._gt_typed = not _shadows_state(cls)
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name in _HOOKS:
+            core: _QueueCore = self
+            core._gt_plain = _plain_hooks(self)
+
+    def __delattr__(self, name):
+        super().__delattr__(name)
+        if name in _HOOKS:
+            core: _QueueCore = self
+            core._gt_plain = _plain_hooks(self)
 
 
 class LifoQueue(Queue, _std.LifoQueue):
