@@ -215,7 +215,7 @@ def _poll_until_resolved(hub, waiter, timer, mine, listen):
 
 def _serve_other_threads(hub):
     for callback, arg in hub.take_threadsafe_calls():
-        if arg is not RESUME:        # a green thread's wake-up: it will not run again
+        if callback is not RESUME:   # a green thread's wake-up: it will not run again
             callback(arg)
 
 

@@ -23,7 +23,7 @@ switch into a parked green thread can never be mistaken for a wake-up.
 from collections import deque
 from operator import index as _index
 
-from greenlet import getcurrent
+from greenlet import getcurrent, greenlet as _greenlet
 
 from ._hub import get_hub, Hub, HubBlockingError, hub_of_main, peek_hub, tls as _tls
 from ._poller import READ
@@ -41,10 +41,12 @@ _NO_ARGUMENT = object()
 #: a retired hub, see _final, does not).
 YIELD = ('yield',)
 
-#: The argument of every "resume this green thread" entry on a hub's ready
-#: queue.  A green thread about to park may switch straight to such an entry
-#: (one switch instead of two through the hub), within the hub's budget.
-RESUME = ('resume',)
+#: The callable of every "resume this green thread" entry on a hub's ready
+#: queue, ``(RESUME, glet)``: greenlet's own ``switch``, called unbound, so no
+#: bound method is made per wake-up.  A green thread about to park may switch
+#: straight to such an entry (one switch instead of two through the hub),
+#: within the hub's budget.
+RESUME = _greenlet.switch
 
 
 class Waiter:
@@ -78,9 +80,9 @@ def deliver(waiter: Waiter):
     """Make a claimed waiter's green thread runnable (from any OS thread)."""
     hub: Hub = waiter.hub
     if hub.thread_ident == _real_get_ident():
-        hub.ready.append((waiter.glet.switch, RESUME))
+        hub.ready.append((RESUME, waiter.glet))
     else:
-        hub.call_threadsafe(waiter.glet.switch, RESUME)
+        hub.call_threadsafe(RESUME, waiter.glet)
 
 
 def _claim(waiter: Waiter, state):
@@ -102,7 +104,7 @@ def _claim(waiter: Waiter, state):
 def _expire(waiter: Waiter):
     # A timer callback, run in the waiter's own hub.
     if _claim(waiter, TIMED_OUT):
-        waiter.hub.ready.append((waiter.glet.switch, RESUME))
+        waiter.hub.ready.append((RESUME, waiter.glet))
 
 
 def park(waiter: Waiter, timeout=None):
@@ -133,10 +135,10 @@ def park(waiter: Waiter, timeout=None):
             _run_main_calls(hub)    # left by a signal handler that raised
         ready = hub.ready
         while waiter.state == PARKED:
-            if ready and ready[0][1] is RESUME and hub.direct_budget:
+            if ready and ready[0][0] is RESUME and hub.direct_budget:
                 # Straight to the next runnable green thread, skipping the hub.
                 hub.direct_budget -= 1
-                ready.popleft()[0](RESUME)
+                RESUME(ready.popleft()[1])
             else:
                 hub.greenlet.switch(waiter)     # (the hub ignores it; see _final)
             if is_main and hub.main_calls:
@@ -375,9 +377,9 @@ class WaitQueue:
                 if deliver_now:
                     hub: Hub = w.hub
                     if hub.thread_ident == _real_get_ident():   # deliver(), inlined
-                        hub.ready.append((w.glet.switch, RESUME))
+                        hub.ready.append((RESUME, w.glet))
                     else:
-                        hub.call_threadsafe(w.glet.switch, RESUME)
+                        hub.call_threadsafe(RESUME, w.glet)
                 return w
             self._stale -= 1
         return None
@@ -412,9 +414,9 @@ class WaitQueue:
                 w.value = value
                 hub: Hub = w.hub
                 if hub.thread_ident == me:   # deliver(), inlined
-                    hub.ready.append((w.glet.switch, RESUME))
+                    hub.ready.append((RESUME, w.glet))
                 else:
-                    hub.call_threadsafe(w.glet.switch, RESUME)
+                    hub.call_threadsafe(RESUME, w.glet)
                 n += 1
             else:
                 self._stale -= 1
@@ -450,10 +452,10 @@ def yield_now():
         # ready: nobody to let run (a call from another OS thread that comes
         # in now is seen by the next probe).
         return
-    ready.append((glet.switch, RESUME))
-    if len(ready) > 1 and ready[0][1] is RESUME and hub.direct_budget:
+    ready.append((RESUME, glet))
+    if len(ready) > 1 and ready[0][0] is RESUME and hub.direct_budget:
         hub.direct_budget -= 1
-        ready.popleft()[0](RESUME)
+        RESUME(ready.popleft()[1])
     else:
         # Alone, or the next entry is hub work: a hub turn also looks at
         # timers and I/O, which is what a polling sleep(0) loop waits for.
@@ -515,7 +517,7 @@ def io_ready(waiter: Waiter):
     """The hub's I/O callback for a parked waiter (runs in the waiter's own hub)."""
     if not waiter.state:
         waiter.state = WOKEN
-        waiter.hub.ready.append((waiter.glet.switch, RESUME))
+        waiter.hub.ready.append((RESUME, waiter.glet))
 
 
 
