@@ -22,7 +22,7 @@ from ._hub import get_hub
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._local import local
 from ._park import PENDING
-from ._threads import (get_ident, stack_size, _nondaemon, _live, _register_exit_hook,
+from ._threads import (finished_meanwhile, get_ident, stack_size, _nondaemon, _live, _register_exit_hook,
                        _forget_dummy_of)
 from . import _threads
 
@@ -198,10 +198,7 @@ class _ThreadHandle:
             raise RuntimeError('Cannot join current thread')
         if timeout is not None and timeout <= 0:
             return
-        lazy_queue(self, '_joiners').wait(self._finished, timeout, self)
-
-    def _finished(self):
-        return True if self._done else PENDING
+        lazy_queue(self, '_joiners').wait(finished_meanwhile, timeout, self)
 
 
 def start_joinable_thread(function, handle=None, daemon=True):

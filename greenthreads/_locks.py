@@ -109,7 +109,7 @@ class Lock:
         if not blocking or timeout == 0:
             return False
         # Woken means the releaser handed the lock over: undo gives it back.
-        return lazy_queue(self).wait(self._retry, None if timeout is _NO_TIMEOUT else timeout,
+        return lazy_queue(self).wait(_lock_retry, None if timeout is _NO_TIMEOUT else timeout,
                                      self, self._undo)
 
     def _take(self):
@@ -131,6 +131,7 @@ class Lock:
         free.add(_TOKEN)
 
     def _retry(self):
+        # (wait()'s retry, called with the lock as the reason)
         return True if self._take() else PENDING
 
     def _undo(self, value):
@@ -244,6 +245,10 @@ def _handoff(cell, waiter, owner):
         deliver(waiter)
 
 
+# wait()'s retry as a plain function of the lock (no bound method per wait).
+_lock_retry = Lock._retry
+
+
 class RLock:
     """A reentrant lock: the owning green thread may acquire it again.
 
@@ -289,7 +294,7 @@ class RLock:
     def _wait(self, me, mine, timeout):
         # Woken means the releaser made us the owner (count 1): undo releases.
         got = lazy_queue(self).wait(
-            lambda: True if self._cell.setdefault(0, mine) is mine else PENDING,
+            lambda _: True if self._cell.setdefault(0, mine) is mine else PENDING,
             timeout, self, lambda value: self._release_all(me))
         if got and mine[1] != 1:
             self._cell[0] = mine   # restore a saved recursion level

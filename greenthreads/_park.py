@@ -277,7 +277,7 @@ class WaitQueue:
 
         1. A :class:`Waiter` for ``reason`` (what deadlock reports name) joins
            the back of the queue.
-        2. ``retry()``, if given, runs under the mutex: what the caller waits
+        2. ``retry(reason)``, if given, runs under the mutex: what the caller waits
            for may have happened (in another OS thread) between the caller's
            own check and step 1.  If it returns anything but :data:`PENDING`
            the waiter is withdrawn and that value returned.  (It may also
@@ -308,7 +308,7 @@ class WaitQueue:
             self.entries.append(waiter)
             if retry is not None:
                 try:
-                    result = retry()
+                    result = retry(reason)
                 except BaseException:
                     self._withdraw(waiter)
                     raise

@@ -143,7 +143,7 @@ class Condition:
             timeout = _positive_timeout(timeout)
         saved = []
 
-        def release():
+        def release(_):
             # Queued first, then the lock let go: a notify made by whoever
             # takes the lock next must find us.
             saved.append(self._release_save())
@@ -250,7 +250,7 @@ class Semaphore:
             if timeout == 0.0:
                 return False
         # Woken means a releaser handed us a unit: undo gives it back.
-        return q.wait(self._take, timeout, self, self._give_back)
+        return q.wait(_semaphore_take, timeout, self, self._give_back)
 
     def _take(self):
         if self._value:
@@ -290,6 +290,10 @@ class Semaphore:
 
     def __exit__(self, t, v, tb):
         self.release()
+
+
+# wait()'s retry as a plain function of the semaphore (no bound method per wait).
+_semaphore_take = Semaphore._take
 
 
 class BoundedSemaphore(Semaphore):
@@ -351,10 +355,14 @@ class _EventState:
         q: WaitQueue = self._waiters
         if q is None:
             q = lazy_queue(self)
-        return q.wait(self._retry, timeout, self)
+        return q.wait(_event_retry, timeout, self)
 
     def _retry(self):
         return True if self._flag else PENDING   # set meanwhile (from another OS thread)
+
+
+# wait()'s retry as a plain function of the event (no bound method per wait).
+_event_retry = _EventState._retry
 
 
 class Event(_EventState):

@@ -299,6 +299,17 @@ _NOT_STARTED = object()
 _STARTED = object()
 
 
+# Retries of the waits below (see WaitQueue.wait), called with the waited-for
+# thread: what happened meanwhile in another OS thread ends the wait at once.
+def _started_meanwhile(thread):
+    return True if thread._start_state is _STARTED else PENDING
+
+
+def finished_meanwhile(thread):
+    """The retry of a join: True if ``thread`` (anything with ``_done``) finished meanwhile."""
+    return True if thread._done else PENDING
+
+
 class _StartedView:
     """``Thread._started`` as CPython has it (an Event), made on access."""
     __slots__ = ('_thread',)
@@ -461,7 +472,7 @@ class Thread:
         hub = get_hub()
         hub.outside_refs += 1
         try:
-            queue.wait(lambda: True if self._start_state is _STARTED else PENDING, None, self)
+            queue.wait(_started_meanwhile, None, self)
         finally:
             hub.outside_refs -= 1
 
@@ -547,11 +558,7 @@ class Thread:
                 timeout = check_acquire_args(True, timeout)
         if self._done or (timeout is not None and timeout <= 0):
             return
-        lazy_queue(self, '_joiners').wait(self._finished, timeout, self)
-
-    def _finished(self):
-        # Done meanwhile (joined from another OS thread): no wait.
-        return True if self._done else PENDING
+        lazy_queue(self, '_joiners').wait(finished_meanwhile, timeout, self)
 
     @property
     def name(self):

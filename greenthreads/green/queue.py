@@ -384,7 +384,7 @@ class SimpleQueue:
             raise Empty
         # A putter hands its item straight to a waiter; if an exception
         # arrives with it, undo keeps it queued, first in line.
-        item = self._getters.wait(self._retry, timeout, self, items.appendleft, _EMPTY)
+        item = self._getters.wait(_simple_queue_retry, timeout, self, items.appendleft, _EMPTY)
         if item is _EMPTY:
             raise Empty
         return item
@@ -406,3 +406,7 @@ class SimpleQueue:
         return len(self._items)
 
     __class_getitem__ = classmethod(types.GenericAlias)
+
+
+# wait()'s retry as a plain function of the queue (no bound method per wait).
+_simple_queue_retry = SimpleQueue._retry
