@@ -274,6 +274,15 @@ def echo(api, n, trips=200, size=64):
     return {'ops': n * trips}
 
 
+def echo_4000(api, n, trips=50, size=64):
+    """:func:`echo` at 4,000 connections: 50 round trips each (200,000 in all), the same per trip.
+
+    Where a backend's cost per round trip grows with the number of live
+    connections, this shows it beside :func:`echo` at 500.
+    """
+    return echo(api, n, trips, size)
+
+
 def _payload(i, size):
     # Differs between clients, so crossed connections show up too.
     return bytes((i + k) % 251 for k in range(size))
@@ -511,6 +520,10 @@ class AsyncioCases:
         return {'ops': n * trips}
 
     @staticmethod
+    async def echo_4000(n, trips=50, size=64):
+        return await AsyncioCases.echo(n, trips, size)
+
+    @staticmethod
     async def sleepers(n, seconds=1.0):
         base = _rss_kb()
         t0 = time.monotonic()
@@ -522,7 +535,7 @@ class AsyncioCases:
 
 
 CASES = ['spawn_join', 'switch', 'lock_uncontended', 'rlock_uncontended', 'lock_contended',
-         'queue', 'echo', 'sleepers']
+         'queue', 'echo', 'echo_4000', 'sleepers']
 
 #: Operations per run, by case; OS threads get fewer where the issue says so
 #: or where a run would take far longer than the others (per-op figures are
@@ -538,6 +551,8 @@ SIZES = {
     'queue': {'default': 200_000},
     # connections (x 200 round trips of 64 bytes); OS threads: 1 thread per side each
     'echo': {'default': 500, 'threading': 100},
+    # 4,000 connections each side: OS threads run echo only (8,000 of them is not the comparison)
+    'echo_4000': {'default': 4000},
     # The patched anchors re-scan every live thread on each start/stop (CPython
     # 3.9-3.12 threading), so 100,000 of them take minutes: they get 20,000.
     'sleepers': {'default': 100_000, 'threading': 10_000, 'gevent-patched': 20_000,

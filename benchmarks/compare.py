@@ -45,6 +45,7 @@ TARGETS = [
     ('queue', 'us', 'gevent-patched', 3.0, '≤ 3.0 × gevent-patched'),
     # µs per round trip, so ≥ 1.5 × the round trips/s is ≤ 1/1.5 × the µs
     ('echo', 'us', 'gevent', 1 / 1.5, 'round trips/s ≥ 1.5 × gevent StreamServer (500 connections)'),
+    ('echo_4000', 'us', 'gevent', 1 / 1.3, 'round trips/s ≥ 1.3 × gevent StreamServer (4,000 connections)'),
 ]
 
 #: The physical floor of a case: the backend whose figure greenthreads' cannot

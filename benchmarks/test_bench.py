@@ -71,8 +71,8 @@ def test_sleepers(benchmark, backend):
 # a case must catch that itself, so a broken fast path cannot look fast.
 
 SMALL = {'spawn_join': 50, 'switch': 100, 'lock_uncontended': 100, 'rlock_uncontended': 100,
-         'lock_contended': 30, 'queue': 200, 'echo': 4, 'sleepers': 20}
-SMALL_KWARGS = {'echo': {'trips': 5}, 'sleepers': {'seconds': 0.05}}
+         'lock_contended': 30, 'queue': 200, 'echo': 4, 'echo_4000': 4, 'sleepers': 20}
+SMALL_KWARGS = {'echo': {'trips': 5}, 'echo_4000': {'trips': 5}, 'sleepers': {'seconds': 0.05}}
 
 
 def _threading_api():
