@@ -81,7 +81,7 @@ class _QueueCore:
     recomputed whenever ``not_full`` or ``not_empty`` is another object.
     """
     __slots__ = ('maxsize', 'queue', 'mutex', 'not_empty', 'not_full', 'all_tasks_done', 'unfinished_tasks',
-                 '_gt_not_full', '_gt_not_empty', '_gt_lock')
+                 '_gt_not_full', '_gt_not_empty')
 
     def put(self, item, block=True, timeout=None):
         """Put ``item`` into the queue (``queue.Queue.put``).
@@ -92,9 +92,12 @@ class _QueueCore:
         Full at once if the queue is full (``timeout`` is ignored then).
         Raises ShutDown if the queue has been shut down.
         """
-        lock: Lock = self._gt_fast_lock()
-        if lock is None:
-            return _StdQueue.put(self, item, block, timeout)
+        lock: Lock = self._gt_lock
+        if (lock is None or self.not_full is not self._gt_not_full
+                or self.not_empty is not self._gt_not_empty):
+            lock = self._gt_fast_lock()     # (the checks above are its fast path, inlined)
+            if lock is None:
+                return _StdQueue.put(self, item, block, timeout)
         lock.acquire()
         try:
             self._gt_put(item, block, timeout)
@@ -145,9 +148,12 @@ class _QueueCore:
         if there is none (``timeout`` is ignored then).  Raises ShutDown if
         the queue has been shut down and is empty, or shut down immediately.
         """
-        lock: Lock = self._gt_fast_lock()
-        if lock is None:
-            return _StdQueue.get(self, block, timeout)
+        lock: Lock = self._gt_lock
+        if (lock is None or self.not_full is not self._gt_not_full
+                or self.not_empty is not self._gt_not_empty):
+            lock = self._gt_fast_lock()     # (the checks above are its fast path, inlined)
+            if lock is None:
+                return _StdQueue.get(self, block, timeout)
         lock.acquire()
         try:
             return self._gt_get(block, timeout)
@@ -290,6 +296,7 @@ class Queue(_QueueCore, _StdQueue):
     # fields of these names that Python cannot see; in pure Python these
     # are the defaults of the instance attributes.
     _gt_typed = _gt_plain = False
+    _gt_lock = None
 
     def __init__(self, maxsize=0):
         super().__init__(maxsize)
