@@ -1,6 +1,7 @@
 """Run every case on every backend, interleaved, and write the comparison.
 
     python -m benchmarks.compare [--rounds 5] [--million] [--scale 1] [--out benchmarks/results]
+    python -m benchmarks.compare --http [--rounds 3] [--http-seconds 10]   (gunicorn: benchmarks/http_gunicorn.py)
 
 Each backend runs in its own worker process.  Rounds interleave the backends
 (rotating the order each round) so that machine noise hits all of them
@@ -284,8 +285,13 @@ def main(argv=None):
     parser.add_argument('--scale', type=float, default=1.0,
                         help='multiply every case size (e.g. 0.01 for a quick smoke run)')
     parser.add_argument('--out', default=os.path.join(os.path.dirname(__file__), 'results'))
+    parser.add_argument('--http', action='store_true',
+                        help='run the gunicorn benchmark instead (benchmarks/http_gunicorn.py): http.json, http.md')
+    parser.add_argument('--http-seconds', type=float, default=10.0, help='load time per http run')
     args = parser.parse_args(argv)
     info = machine()
+    if args.http:
+        return main_http(args, info)
     try:
         backends, runs = run(args.rounds, args.million,
                              lambda s: print(s, file=sys.stderr, flush=True), args.scale)
@@ -305,6 +311,19 @@ def main(argv=None):
         chart(backends, med, os.path.join(args.out, 'chart.png'))
     except ImportError:
         print('matplotlib not installed: no chart (pip install -e .[bench])', file=sys.stderr)
+    print(md)
+
+
+def main_http(args, info):
+    from . import http_gunicorn as http
+    runs = http.run(args.rounds, args.http_seconds, lambda s: print(s, file=sys.stderr, flush=True))
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, 'http.json'), 'w') as f:
+        json.dump({'machine': info, 'rounds': args.rounds, 'seconds': args.http_seconds, 'runs': runs},
+                  f, indent=1)
+    md = http.table(http.medians(runs), info, args.rounds, args.http_seconds)
+    with open(os.path.join(args.out, 'http.md'), 'w') as f:
+        f.write(md)
     print(md)
 
 

@@ -403,3 +403,61 @@ def test_compare_stops_and_writes_nothing_when_a_case_fails(monkeypatch, tmp_pat
     with pytest.raises(SystemExit, match=r'benchmark failed, nothing written: threading spawn_join'):
         compare.main(['--rounds', '1', '--out', str(out)])
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ http (gunicorn)
+WRK_REPORT = """Running 10s test @ http://127.0.0.1:8000/
+  2 threads and 100 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    11.02ms  512.00us  30.00ms   90.00%
+    Req/Sec     4.50k   100.00     4.70k    70.00%
+  Latency Distribution
+     50%   10.80ms
+     75%   11.10ms
+     90%   11.50ms
+     99%    1.20s
+  89000 requests in 10.00s, 14.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 4
+Requests/sec:   8900.12
+Transfer/sec:      1.40MB
+"""
+
+
+def test_wrk_report_is_read_with_units_and_every_error_counted():
+    from benchmarks.http_gunicorn import parse_wrk
+    got = parse_wrk(WRK_REPORT)
+    assert got == {'requests': 89000, 'rps': 8900.12, 'p50_ms': 10.8, 'p99_ms': 1200.0,
+                   'errors': 9, 'client': 'wrk'}
+
+
+@pytest.mark.timeout(60)
+def test_python_load_client_counts_requests_and_checks_bodies():
+    # A tiny server answering every request on a keep-alive connection.
+    import http.server
+    import threading as real_threading
+    from benchmarks import load
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = 'HTTP/1.1'
+
+        def do_GET(self):
+            body = b'right' if self.path == '/' else b'wrong'
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    real_threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f'http://127.0.0.1:{server.server_port}/'
+        got = load.run(url, 4, 0.5, b'right')
+        assert got['requests'] > 10 and got['errors'] == got['non_200'] == got['wrong_body'] == 0
+        assert got['p50_ms'] <= got['p99_ms']
+        assert load.run(url + 'other', 2, 0.3, b'right')['wrong_body'] > 0
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -29,8 +29,9 @@ def test_fifo_and_nowait():
         q.get_nowait()
 
 
-def test_get_parks_until_put_and_hands_over_in_order():
-    q = SimpleQueue()
+@pytest.mark.parametrize('make', [SimpleQueue, lambda: green_queue.Queue()], ids=['SimpleQueue', 'Queue'])
+def test_get_parks_until_put_and_hands_over_in_order(make):
+    q = make()
     got = []
     threads = [spawn(lambda i=i: got.append((i, q.get()))) for i in range(3)]
     greenthreads.sleep(0)
@@ -351,18 +352,6 @@ def test_a_condition_over_another_lock_fails_as_with_the_stdlib(when):
     ours = run(green_queue.Queue, greenthreads.Condition, greenthreads.Lock)
     assert ours == run(std_queue.Queue, std_threading.Condition, std_threading.Lock)
     assert ours[0] == ('RuntimeError', 'cannot notify on un-acquired lock')
-
-
-def test_get_parks_and_put_wakes_it():
-    q = green_queue.Queue()
-    got = []
-    threads = [spawn(lambda i=i: got.append((i, q.get()))) for i in range(3)]
-    greenthreads.sleep(0)
-    for item in 'abc':
-        q.put(item)
-    for t in threads:
-        t.join()
-    assert got == [(0, 'a'), (1, 'b'), (2, 'c')]
 
 
 def test_put_on_a_full_queue_parks_until_a_get():
