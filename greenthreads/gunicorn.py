@@ -150,10 +150,14 @@ class Worker(AsyncWorker):
                     self._stop.wait(0.1)
                     continue
                 raise
+            # Busy from now on, not from when its thread first runs: a stop
+            # in between must wait for it, not exit and drop it unanswered.
+            self._busy.add(client)
             try:
                 threading.Thread(target=self._serve, args=(name, client, addr),
                                  daemon=True).start()
             except BaseException:
+                self._busy.discard(client)
                 self._slots.release()
                 client.close()
                 raise
@@ -166,7 +170,6 @@ class Worker(AsyncWorker):
 
     def _serve(self, listener, client, addr):
         accepted = client
-        self._busy.add(accepted)
         try:
             if self._ssl_context is not None:
                 client = self._ssl_context.wrap_socket(
