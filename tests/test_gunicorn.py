@@ -341,3 +341,43 @@ def test_a_flask_app_calling_a_backend_with_requests(start):
     finally:
         backend.shutdown()
         backend.server_close()
+
+
+@pytest.mark.timeout(120)
+def test_worker_connections_caps_the_connections_served_at_once(start):
+    server = start(workers=1, args=['--worker-connections', '5'])
+
+    async def main():
+        slow = [asyncio.ensure_future(_client(server.port, ['/sleep/3'])) for _ in range(5)]
+        await asyncio.sleep(1)              # (the five are in, sleeping)
+        sixth = asyncio.ensure_future(_client(server.port, ['/']))
+        await asyncio.sleep(1)
+        waited = not sixth.done() and not any(t.done() for t in slow)
+        return waited, await asyncio.gather(*slow), await sixth
+    waited, slow, sixth = asyncio.run(main())
+    assert waited, 'a sixth connection was served while five held every slot'
+    assert all(replies[0][0] == 200 for replies in slow) and sixth[0][0] == 200
+    server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_sighup_replaces_the_workers_without_failing_a_request(start):
+    server = start(workers=2)
+    old = {_pid(server.get('/')[1]) for _ in range(20)}
+
+    async def main():
+        async def steady():
+            out = []
+            for _ in range(60):
+                out += await _client(server.port, ['/sleep/0.05'])
+            return out
+        clients = [asyncio.ensure_future(steady()) for _ in range(5)]
+        await asyncio.sleep(0.5)
+        server.proc.send_signal(signal.SIGHUP)
+        return await asyncio.gather(*clients)
+    replies = [r for client in asyncio.run(main()) for r in client]
+    assert all(status == 200 for status, _h, _b in replies)
+    new = {_pid(body) for _s, _h, body in replies[-20:]}
+    assert new and not new & old, (old, new)        # the last answers came from new workers
+    assert 'Handling signal: hup' in server.logs()
+    server.stop()
