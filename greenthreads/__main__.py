@@ -41,7 +41,7 @@ import types
 
 from ._compat import DOT_SCRIPT_IS_CWD, COMMAND_SOURCE_IN_LINECACHE, MAIN_HAS_ANNOTATIONS
 
-USAGE = 'usage: python -m greenthreads [-h | -V] [-c cmd | -m mod | file | -] [arg] ...'
+USAGE = 'usage: python -m greenthreads [-h | -V] [--dump-on SIG] [-c cmd | -m mod | file | -] [arg] ...'
 HELP = USAGE + '''
 Run a Python program as `python` would, after greenthreads.monkey.patch_all().
 
@@ -52,6 +52,8 @@ file   : program read from script file, or a directory or zip file with __main__
 --     : end of options: the next argument is the file
 -h     : print this help message and exit (also --help)
 -V     : print the greenthreads and Python versions and exit (also --version)
+--dump-on SIG : on signal SIG (SIGUSR1, USR1 or a number), print every green
+         thread's name, state, what it waits on and its stack, and go on
 arg ...: arguments passed to program in sys.argv[1:]
 
 Interpreter options (-u, -O, -X opt, -W arg, ...) go before `-m greenthreads`.
@@ -83,6 +85,7 @@ def main(argv=None):
         print(USAGE, file=sys.stderr)
         return 2
     try:
+        dump_on, argv = _runner_options(argv)
         mode, target, args = _parse(argv)
     except _UsageError as exc:
         print(exc, USAGE, TRY_HELP, sep='\n', file=sys.stderr)
@@ -95,6 +98,9 @@ def main(argv=None):
         return 0
     from . import monkey
     monkey.patch_all()
+    if dump_on is not None:
+        from . import debug
+        debug.dump_on_signal(dump_on)
     try:
         return _RUNNERS[mode](target, args)
     except SystemExit:
@@ -105,6 +111,35 @@ def main(argv=None):
         # KeyboardInterrupt), and only the traceback's start is ours to fix.
         _print_from_program_frames(exc)
         raise
+
+
+def _runner_options(argv):
+    """``(signal to dump on or None, the rest)``: the runner's own options, before python's."""
+    dump_on = None
+    while argv and argv[0].startswith('--dump-on'):
+        first, argv = argv[0], argv[1:]
+        if first.startswith('--dump-on='):
+            name = first[len('--dump-on='):]
+        elif first == '--dump-on':
+            if not argv:
+                raise _UsageError('Argument expected for the --dump-on option')
+            name, argv = argv[0], argv[1:]
+        else:
+            raise _UsageError(f'unknown option {first}')
+        dump_on = _signal_number(name)
+    if not argv:
+        raise _UsageError('A program to run is expected')
+    return dump_on, argv
+
+
+def _signal_number(name):
+    import signal
+    if name.isdigit():
+        return int(name)
+    sig = getattr(signal, name if name.startswith('SIG') else 'SIG' + name, None)
+    if not isinstance(sig, signal.Signals):
+        raise _UsageError(f'--dump-on: no such signal: {name}')
+    return sig
 
 
 def _parse(argv):

@@ -19,6 +19,7 @@ cdef class Hub:
     cdef public Py_ssize_t direct_budget
     cdef public Py_ssize_t outside_refs
     cdef public bint stalled
+    cdef public Py_ssize_t turns
     cdef public object suspect
     cdef dict __dict__
     cdef object __weakref__

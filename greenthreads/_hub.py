@@ -110,7 +110,7 @@ class Hub:
     deadlock); ``main_glet`` (this OS thread's main green thread: the root
     greenlet, or after a fork from another green thread, that one), what it
     is parked on (``main_waiter``) and ``main_calls`` (signal handlers' work for it).
-    ``threadsafe_calls``, ``stalled`` and ``suspect`` are read by ``_idle``.
+    ``threadsafe_calls``, ``stalled``, ``suspect`` are read by ``_idle``, ``turns`` by ``debug``.
     """
 
     def __init__(self):
@@ -151,7 +151,7 @@ class Hub:
         for queue in (self.ready, self.timers, self.threadsafe_calls, self.main_calls,
                       self.runners):
             queue.clear()
-        self.direct_budget = self.outside_refs = 0
+        self.direct_budget = self.outside_refs = self.turns = 0
         self.stalled = False
         self.suspect = None        # census.epoch when this hub last found itself alone
         previous = None
@@ -218,10 +218,10 @@ class Hub:
         heap = timers.heap
         calls = self.threadsafe_calls
         while True:
-            # 1. What is runnable now; newcomers wait a turn so timers and I/O
-            #    cannot be starved by threads that keep yielding.  (Parking
-            #    threads may also take entries themselves: see direct_budget.)
+            # 1. What is runnable now; newcomers wait a turn so yielding threads cannot starve
+            #    timers and I/O.  (Parking threads may also take entries: see direct_budget.)
             self.direct_budget = _DIRECT_BUDGET
+            self.turns += 1
             if ready:
                 self.suspect = None      # something ran: not alone (see _idle.alone)
             for _ in range(len(ready)):

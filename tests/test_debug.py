@@ -1,6 +1,12 @@
 """greenthreads.debug: what every green thread is doing, and the deadlock report."""
 
 import io
+import os
+import subprocess
+import sys
+import time
+
+import pytest
 
 import greenthreads
 from greenthreads import debug
@@ -55,7 +61,7 @@ def test_format_all_and_dump_all_give_every_thread_its_wait_and_stack():
     assert len(chunks) == 3                     # the main thread, a and b
     heads = [chunk.split('\n', 1)[0] for chunk in chunks]
     main, a, lock, b, event = names
-    assert heads[0] == main                     # running: no wait
+    assert heads[0] == main + ' running (this dump)'     # running: no wait
     assert f'{a} waiting on {lock}' in heads
     assert f'{b} waiting on {event}' in heads
     # The running thread's stack ends in this test, the parked ones in the wait.
@@ -76,3 +82,127 @@ def test_deadlock_error_names_each_blocked_thread_and_where_it_waits():
     assert lines[0] == 'every green thread is blocked and nothing can wake them:'
     # Each with where it waits: the innermost frame outside greenthreads.
     assert sorted(line[:line.rindex(':')] + ':' for line in lines[1:]) == sorted(expected)
+
+
+# ------------------------------------------------------------------ stall monitor
+def busy_loop_for_the_monitor(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+@pytest.mark.timeout(30)
+def test_a_busy_loop_is_reported_once_with_its_stack():
+    out = io.StringIO()
+    monitor = greenthreads.debug.monitor_stalls(0.1, file=out)
+    try:
+        t = greenthreads.Thread(target=busy_loop_for_the_monitor, args=(0.3,), name='cruncher')
+        t.start()
+        t.join()
+        greenthreads.sleep(0.05)        # (the watchdog's last look)
+    finally:
+        greenthreads.debug.monitor_stalls(None)
+    text = out.getvalue()
+    assert monitor.reports == 1, text
+    assert 'Thread(cruncher,' in text and 'without a switch' in text
+    assert 'busy_loop_for_the_monitor' in text      # the stack at the time
+
+
+@pytest.mark.timeout(30)
+def test_threads_that_switch_or_wait_are_not_stalls():
+    out = io.StringIO()
+    monitor = greenthreads.debug.monitor_stalls(0.05, file=out)
+    try:
+        ping, pong = greenthreads.Event(), greenthreads.Event()
+        end = time.monotonic() + 0.4
+
+        def player(mine, theirs):
+            while time.monotonic() < end:
+                theirs.set()
+                mine.wait(0.01)
+                mine.clear()
+        threads = [greenthreads.Thread(target=player, args=(ping, pong)),
+                   greenthreads.Thread(target=player, args=(pong, ping)),
+                   greenthreads.Thread(target=greenthreads.sleep, args=(0.4,))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        greenthreads.sleep(0.3)         # an idle hub, waiting in the poller
+    finally:
+        greenthreads.debug.monitor_stalls(None)
+    assert monitor.reports == 0, out.getvalue()
+
+
+@pytest.mark.timeout(60)
+def test_stall_monitor_from_the_environment():
+    code = ('import greenthreads, time\n'
+            'def crunch():\n'
+            '    end = time.monotonic() + 0.3\n'
+            '    while time.monotonic() < end: pass\n'
+            't = greenthreads.Thread(target=crunch, name="envcrunch"); t.start(); t.join()\n'
+            'greenthreads.sleep(0.1)\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=50,
+                          env=dict(os.environ, GREENTHREADS_STALL_MS='100'))
+    assert proc.returncode == 0, proc.stderr
+    assert 'Thread(envcrunch,' in proc.stderr and 'in crunch' in proc.stderr
+
+
+def test_stall_monitor_rejects_a_bad_threshold():
+    with pytest.raises(ValueError):
+        greenthreads.debug.monitor_stalls(0)
+    assert greenthreads.debug.monitor_stalls(None) is None
+
+
+# ------------------------------------------------------------------ stacks on demand
+def test_dump_on_signal_prints_every_thread_and_the_program_goes_on():
+    import signal
+    out = io.StringIO()
+    old = debug.dump_on_signal(signal.SIGUSR1, file=out)
+    try:
+        gate = greenthreads.Event()
+        parked = greenthreads.Thread(target=gate.wait, name='parked-one')
+        sleeper = greenthreads.Thread(target=greenthreads.sleep, args=(0.2,), name='sleeper')
+        parked.start()
+        sleeper.start()
+        greenthreads.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        greenthreads.sleep(0.01)
+        gate.set()
+        parked.join()
+        sleeper.join()
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    text = out.getvalue()
+    assert 'Thread(parked-one,' in text and 'waiting on' in text
+    assert 'Thread(sleeper,' in text
+    assert 'running (this dump)' in text
+    assert 'test_dump_on_signal_prints_every_thread' in text     # the interrupted stack
+
+
+@pytest.mark.timeout(60)
+def test_the_runner_dumps_on_a_signal_even_from_a_thread_that_never_switches(tmp_path):
+    import signal
+    script = tmp_path / 'busy.py'
+    script.write_text(
+        'import sys, threading, time\n'
+        'def spin_without_switching():\n'
+        '    print("ready", flush=True)\n'
+        '    end = time.monotonic() + 3\n'
+        '    while time.monotonic() < end: pass\n'
+        't = threading.Thread(target=spin_without_switching, name="spinner"); t.start(); t.join()\n'
+        'print("finished", flush=True)\n')
+    proc = subprocess.Popen([sys.executable, '-m', 'greenthreads', '--dump-on', 'SIGUSR1', str(script)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == 'ready\n'
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == 'finished\n', err
+    assert 'Thread(spinner,' in err and 'spin_without_switching' in err
+    assert 'MainThread' in err and 'waiting on' in err      # main, in join()
+
+
+def test_the_runner_rejects_a_bad_dump_signal():
+    proc = subprocess.run([sys.executable, '-m', 'greenthreads', '--dump-on', 'SIGNOPE', '-c', 'pass'],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and 'no such signal: SIGNOPE' in proc.stderr
