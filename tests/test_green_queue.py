@@ -6,6 +6,7 @@ import pickle
 import queue as std_queue
 import threading as std_threading
 import time
+import types
 import weakref
 
 import pytest
@@ -263,7 +264,8 @@ def test_the_stdlib_contract_attributes():
     assert twin.colour == 'red' and twin.maxsize == 5
     with pytest.raises(TypeError):
         pickle.dumps(q)                 # the locks refuse, as under the stdlib's
-    assert green_queue.Queue[int] == std_queue.Queue[int].__class__(green_queue.Queue, (int,))
+    alias = green_queue.Queue[int]      # (before 3.11 an alias's __class__ is its origin's)
+    assert (type(alias), alias.__origin__, alias.__args__) == (types.GenericAlias, green_queue.Queue, (int,))
     for ours, stdlib in PAIRS[1:]:
         assert issubclass(ours, stdlib) and issubclass(ours, green_queue.Queue)
         assert ours.__name__ == stdlib.__name__ and ours._put is stdlib._put
