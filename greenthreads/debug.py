@@ -16,7 +16,7 @@ from . import _poller
 from ._hub import ident_of, new_hub_hooks
 from ._idle import DeadlockError, census
 from ._locks import RLock
-from ._originals import real_start_new_thread, real_allocate_lock, real_sleep, real_signal
+from ._originals import real_start_new_thread, real_allocate_lock, real_signal
 from ._park import waiter_of as _waiter_of, PARKED
 from ._threads import Thread, _active
 from .pool import ThreadPool
@@ -210,7 +210,9 @@ class StallMonitor:
         self.reports = 0            # stalls reported so far
         self._stop = False
         self._seen = weakref.WeakKeyDictionary()    # hub -> (sample, since, reported)
-        self._done = real_allocate_lock()
+        self._wake = real_allocate_lock()     # released by stop(): ends the watchdog's sleep
+        self._wake.acquire()
+        self._done = real_allocate_lock()     # released by the watchdog as it ends
         self._done.acquire()
         real_start_new_thread(self._run, ())
 
@@ -218,14 +220,14 @@ class StallMonitor:
         """End the watchdog thread (idempotent); returns once it has ended."""
         if not self._stop:
             self._stop = True
-            self._done.acquire()
+            self._wake.release()
+            self._done.acquire()        # (at once: the watchdog was woken)
             self._done.release()
 
     def _run(self):
         try:
             period = max(self.threshold / 4, 0.001)
-            while not self._stop:
-                real_sleep(period)
+            while not self._wake.acquire(True, period):
                 self.check(_monotonic())
         finally:
             self._done.release()
