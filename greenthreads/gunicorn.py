@@ -208,6 +208,8 @@ class Worker(AsyncWorker):
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while True:
             self._stop.clear()
+            if self._quit:
+                self._exit_now()    # SIGQUIT/SIGINT during the graceful stop: stop now
             if not self._busy:
                 return
             remaining = deadline - time.monotonic()

@@ -381,3 +381,20 @@ def test_sighup_replaces_the_workers_without_failing_a_request(start):
     assert new and not new & old, (old, new)        # the last answers came from new workers
     assert 'Handling signal: hup' in server.logs()
     server.stop()
+
+
+@pytest.mark.timeout(120)
+def test_sigquit_during_a_graceful_stop_stops_at_once(start):
+    server = start(workers=1, args=['--graceful-timeout', '60'])
+
+    async def main():
+        slow = asyncio.ensure_future(_client(server.port, ['/sleep/60']))
+        await asyncio.sleep(0.5)
+        worker = int(server.logs().split('Booting worker with pid: ')[1].split()[0])
+        os.kill(worker, signal.SIGTERM)     # the worker alone: a graceful stop...
+        await asyncio.sleep(0.5)
+        os.kill(worker, signal.SIGQUIT)     # ...cut short
+        return await asyncio.gather(slow, return_exceptions=True)
+    [outcome] = asyncio.run(main())
+    assert isinstance(outcome, (ConnectionError, asyncio.IncompleteReadError)), outcome
+    server.stop()
