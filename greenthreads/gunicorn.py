@@ -37,6 +37,7 @@ is not green.  Patch in the application module itself if it must preload.
 
 import errno
 import os
+import signal
 import sys
 import time
 
@@ -62,12 +63,21 @@ class Worker(AsyncWorker):
 
     def init_process(self):
         # In the forked worker, before anything of the application is loaded.
+        # The stop signals first: until gunicorn's init_signals() the handlers
+        # are the arbiter's, inherited, and a SIGTERM sent while this worker
+        # patches and boots would be lost (it would run until SIGKILLed).
+        self._stop = None
+        self._quit = False
+        for signum, handler in ((signal.SIGTERM, self.handle_exit), (signal.SIGQUIT, self.handle_quit),
+                                (signal.SIGINT, self.handle_quit)):
+            signal.signal(signum, handler)
         monkey.patch_all()
         import threading        # green from here on
         self._threading = threading
         self._green_listeners()
         self._stop = threading.Event()      # set to end run()'s wait early
-        self._quit = False                  # SIGQUIT/SIGINT: exit without finishing
+        if not self.alive:
+            self._stop.set()                # a stop signal came already
         self._slots = threading.Semaphore(self.worker_connections)
         self._busy = set()                  # connections being served
         self._idle = set()                  # ...of which waiting for their next request
@@ -226,14 +236,16 @@ class Worker(AsyncWorker):
     def handle_exit(self, sig, frame):
         # SIGTERM: graceful stop.
         self.alive = False
-        self._stop.set()
+        if self._stop is not None:      # (None while booting: run() sees alive)
+            self._stop.set()
 
     def handle_quit(self, sig, frame):
         # SIGQUIT/SIGINT: gunicorn's handler sleeps, which a signal handler
         # may not do here; run() calls the hook and exits instead.
         self.alive = False
         self._quit = True
-        self._stop.set()
+        if self._stop is not None:
+            self._stop.set()
 
     def handle_request(self, listener_name, req, sock, addr):
         try:
