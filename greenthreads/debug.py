@@ -150,8 +150,8 @@ def format_all(current_frame=None):
         else:
             if frames is None:
                 frames = sys._current_frames()
-            frame = next((frames.get(hub.thread_ident) for hub in list(_hubs)
-                          if g is hub.main_glet or g.parent is hub.greenlet), None)
+            frame = next((frames.get(hub.thread_ident) for hub in list(_hubs) if _runs_in(g, hub)),
+                         None)
             head += ' running in another OS thread'
         stack = ''.join(traceback.format_stack(frame)) if frame is not None else ''
         chunks.append(head + '\n' + stack)
@@ -274,9 +274,14 @@ def _running_thread(hub):
         g = thread._greenlet
         if g is None or not g or g.gr_frame is not None:
             continue            # not started, ended, or suspended
-        if g is hub.main_glet or g.parent is hub.greenlet:
+        if _runs_in(g, hub):
             return thread
     return None
+
+
+def _runs_in(glet, hub):
+    """True if ``glet`` is one of ``hub``'s green threads (its main one, or one it runs)."""
+    return glet is hub.main_glet or glet.parent is hub.greenlet
 
 
 _monitor = None
