@@ -19,3 +19,5 @@ cdef class RLock:
     cdef public dict _cell
     cdef public WaitQueue _waiters
     cdef object __weakref__
+
+cdef object _watch

@@ -29,7 +29,7 @@ from ._hub import ident_of
 from ._originals import real_get_ident as _real_get_ident
 from ._park import WaitQueue, PENDING, deliver
 
-__all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue']
+__all__ = ['Lock', 'RLock', 'check_acquire_args', 'lazy_queue', 'watch']
 
 _new_probe = _thread.allocate_lock
 _create_lock = _thread.allocate_lock()
@@ -43,6 +43,24 @@ _BASETYPE = 1 << 10     # Py_TPFLAGS_BASETYPE: a type Python code may subclass
 
 #: What a free Lock's set holds (see Lock).
 _TOKEN = True
+
+# The lock-order checker's hooks while it runs (see watch()), else None.
+_watch = None
+
+
+def watch(hooks):
+    """Report every Lock and RLock taken and let go to ``hooks`` (None: stop).
+
+    ``hooks.took(lock, blocking, give_back)`` runs once a green thread has
+    taken a lock (an RLock: its first level), ``hooks.gave(lock)`` as a lock
+    is let go (an RLock: its last level), ``hooks.check(lock)`` before a
+    thread waits for a held one.  ``check`` and ``took`` may raise: ``took``
+    then lets the lock go first if ``give_back``.  (``debug.check_lock_order``
+    installs these; while none are, the fast paths pay one test of a C
+    global, compiled.)
+    """
+    global _watch
+    _watch = hooks
 
 
 def lazy_queue(obj, attr='_waiters'):
@@ -103,14 +121,22 @@ class Lock:
         if free:
             try:
                 free.pop()
-                return True
             except KeyError:            # taken since the line above, by another OS thread
                 pass
+            else:
+                if _watch is not None:
+                    _watch.took(self, blocking, True)
+                return True
         if not blocking or timeout == 0:
             return False
+        if _watch is not None:
+            _watch.check(self)
         # Woken means the releaser handed the lock over: undo gives it back.
-        return lazy_queue(self).wait(_lock_retry, None if timeout is _NO_TIMEOUT else timeout,
-                                     self, self._undo)
+        got = lazy_queue(self).wait(_lock_retry, None if timeout is _NO_TIMEOUT else timeout,
+                                    self, self._undo)
+        if got and _watch is not None:
+            _watch.took(self, True, True)
+        return got
 
     def _take(self):
         """Free -> held, if free; True if this call took the lock."""
@@ -141,6 +167,8 @@ class Lock:
 
     def release(self):
         """Release the lock, handing it to the longest waiter if there is one."""
+        if _watch is not None:
+            _watch.gave(self)
         q = self._waiters
         if q is not None and q.entries:
             with q.mutex:
@@ -168,6 +196,8 @@ class Lock:
         if q is not None and q.entries:
             self.release()
             return
+        if _watch is not None:
+            _watch.gave(self)
         free = self._free             # _give(), inlined
         if free:
             raise RuntimeError('release unlocked lock')
@@ -283,13 +313,20 @@ class RLock:
         mine = (me, 1)
         state = cell.setdefault(0, mine)     # takes the lock if it is free
         if state is mine:
+            if _watch is not None:
+                _watch.took(self, blocking, True)
             return True
         if state[0] is me:
             cell[0] = (me, state[1] + 1)
             return True
         if not blocking or timeout == 0:
             return False
-        return self._wait(me, mine, None if timeout is _NO_TIMEOUT else timeout)
+        if _watch is not None:
+            _watch.check(self)
+        got = self._wait(me, mine, None if timeout is _NO_TIMEOUT else timeout)
+        if got and _watch is not None:
+            _watch.took(self, True, True)
+        return got
 
     def _wait(self, me, mine, timeout):
         # Woken means the releaser made us the owner (count 1): undo releases.
@@ -311,6 +348,8 @@ class RLock:
         if state[1] > 1:
             self._cell[0] = (me, state[1] - 1)
         else:
+            if _watch is not None:
+                _watch.gave(self)
             self._release_all(me)
 
     def _release_all(self, me):
@@ -349,6 +388,8 @@ class RLock:
         if state[1] > 1:
             cell[0] = (me, state[1] - 1)
             return
+        if _watch is not None:
+            _watch.gave(self)
         q = self._waiters
         if q is None:
             del cell[0]
@@ -372,6 +413,8 @@ class RLock:
         state = self._cell.get(0)
         if state is None or state[0] is not me:
             raise RuntimeError('cannot release un-acquired lock')
+        if _watch is not None:
+            _watch.gave(self)
         self._release_all(me)
         return (state[1], ident_of(me))
 
@@ -380,6 +423,8 @@ class RLock:
         mine = (me, saved[0])
         if self._cell.setdefault(0, mine) is not mine:
             self._wait(me, mine, None)
+        if _watch is not None:
+            _watch.took(self, True, False)   # (Condition.wait must return holding it)
 
     def _recursion_count(self):
         state = self._cell.get(0)

@@ -17,7 +17,7 @@ from operator import not_
 from ._locks import Lock, RLock, check_acquire_args, lazy_queue
 from ._park import WaitQueue, PENDING
 
-__all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier',
+__all__ = ['Condition', 'Semaphore', 'BoundedSemaphore', 'Event', 'Barrier', 'watch',
            'BrokenBarrierError']
 
 _monotonic = time.monotonic
@@ -291,9 +291,44 @@ class Semaphore:
     def __exit__(self, t, v, tb):
         self.release()
 
+    # The with-statement's pair while the lock-order checker runs (see watch()).
+    def _watched_enter(self, blocking=True, timeout=None):
+        hooks = _watch
+        if hooks is not None and blocking and not self._value:
+            hooks.check(self)
+        got = Semaphore.acquire(self, blocking, timeout)
+        if got and hooks is not None:
+            hooks.took(self, blocking, True)
+        return got
+
+    def _watched_exit(self, t, v, tb):
+        if _watch is not None:
+            _watch.gave(self)
+        self.release()
+
 
 # wait()'s retry as a plain function of the semaphore (no bound method per wait).
 _semaphore_take = Semaphore._take
+
+# The lock-order checker's hooks while it runs, else None.
+_watch = None
+_UNWATCHED = (Semaphore.__enter__, Semaphore.__exit__)
+
+
+def watch(hooks):
+    """As ``_locks.watch``, for a Semaphore taken by a with-statement: one used as a lock.
+
+    (Plain ``acquire``/``release`` is a semaphore used as a signal, often let
+    go by another thread: it orders nothing.)  Swaps ``Semaphore.__enter__``
+    and ``__exit__``, so while nothing watches a with-block pays nothing.
+    """
+    global _watch
+    _watch = hooks
+    if hooks is None:
+        Semaphore.__enter__, Semaphore.__exit__ = _UNWATCHED
+    else:
+        Semaphore.__enter__ = Semaphore._watched_enter
+        Semaphore.__exit__ = Semaphore._watched_exit
 
 
 class BoundedSemaphore(Semaphore):

@@ -10,25 +10,28 @@ import os
 import sys
 import time
 import traceback
+import warnings
 import weakref
+
+from greenlet import getcurrent
 
 from . import _poller
 from ._hub import ident_of, new_hub_hooks
 from ._idle import DeadlockError, census
-from ._locks import RLock
-from ._originals import real_start_new_thread, real_allocate_lock, real_signal
+from ._locks import RLock, watch as _locks_watch
+from ._originals import real_start_new_thread, real_allocate_lock, real_rlock, real_signal
 from ._park import waiter_of as _waiter_of, PARKED
+from ._sync import watch as _sync_watch
 from ._threads import Thread, _active
 from .pool import ThreadPool
 
 __all__ = ['DeadlockError', 'deadlock_error', 'blocked_threads', 'format_all', 'dump_all',
-           'monitor_stalls', 'StallMonitor', 'dump_on_signal']
+           'monitor_stalls', 'StallMonitor', 'dump_on_signal', 'check_lock_order',
+           'LockOrderChecker', 'LockOrderError']
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _monotonic = time.monotonic
 _POLLER_FILE = _poller.__file__
-
-
 
 
 def _user_frame(frame):
@@ -304,6 +307,226 @@ def monitor_stalls(threshold=0.1, file=None):
     return _monitor
 
 
+# -------------------------------------------------------------- lock order
+class LockOrderError(RuntimeError, Warning):
+    """Two locks taken in opposite orders: a deadlock waiting for its schedule.
+
+    Raised (or, with ``check_lock_order(warn=True)``, warned: it is a Warning
+    category too) by the acquisition that closes a cycle in the order locks
+    have been taken while others were held, whether or not any thread is
+    stuck.  ``taking`` is the lock being taken, ``held`` the one held while
+    taking it; ``path`` is the earlier orders that lead from ``taking`` back
+    to ``held``, each ``(first, then, thread name, stack)``: ``then`` was
+    taken while ``first`` was held.
+    """
+
+    def __init__(self, message, taking=None, held=None, path=()):
+        super().__init__(message)
+        self.taking = taking
+        self.held = held
+        self.path = list(path)
+
+
+class _Order:
+    """One edge of the lock-order graph: ``then`` taken while ``first`` was held."""
+    __slots__ = ('first', 'then', 'thread', 'stack')
+
+    def __init__(self, first, then, thread, stack):
+        self.first, self.then, self.thread, self.stack = first, then, thread, stack
+
+
+class _LockRef(weakref.ref):
+    """A weak reference to a lock in the graph, knowing the lock's id after it dies."""
+    __slots__ = ('key',)
+
+
+class LockOrderChecker:
+    """Records which locks each green thread takes while holding others.
+
+    A directed graph, lock -> locks taken while it was held; it is kept
+    without cycles: an acquisition that would close one is reported
+    instead of recorded (raised as :class:`LockOrderError`, or warned once
+    per pair with ``warn=True``).  A blocking acquisition that must wait is
+    checked before it waits, so an order that is about to deadlock is
+    reported rather than hung on.  A try-lock (``acquire(False)``) cannot
+    wait, so it orders nothing before it, only after.  Locks are known by
+    id while they live; a dead lock's edges are dropped.  The graph is
+    shared by every OS thread (under a real lock, never held across a switch).
+    """
+
+    def __init__(self, warn=False):
+        self.warn = warn
+        self.reports = 0
+        self._mutex = real_rlock()
+        self._held = {}        # greenlet -> [lock, ...] it holds, in the order taken
+        self._holder = {}      # id(lock) -> the greenlet holding it
+        self._after = {}       # id(first) -> {id(then): _Order}
+        self._before = {}      # id(then) -> {id(first)}: to drop a dead lock's edges
+        self._refs = {}        # id(lock) -> _LockRef, for every lock in the graph
+        self._dead = []        # _LockRefs of locks that died, to drop at the next change
+        self._reported = set()
+
+    # -- the hooks (_locks.watch, _sync.watch)
+    def check(self, lock):
+        """The current green thread is about to wait for ``lock``: raise (or warn)
+        if that inverts a recorded order, else record the order (waiting for it
+        while holding others is what can deadlock, taken or not)."""
+        held = self._held.get(getcurrent())
+        if held:
+            with self._mutex:
+                self._verify(lock, held)
+
+    def took(self, lock, blocking, give_back):
+        """``lock`` was just taken by the current green thread."""
+        me = getcurrent()
+        held = self._held.get(me)
+        if held and blocking:
+            try:
+                with self._mutex:
+                    self._verify(lock, held)
+            except LockOrderError:
+                if give_back:
+                    lock.release()
+                raise
+        with self._mutex:
+            self._held.setdefault(me, []).append(lock)
+            self._holder[id(lock)] = me
+
+    def gave(self, lock):
+        """``lock`` is being let go (by whichever thread)."""
+        with self._mutex:
+            glet = self._holder.pop(id(lock), None)
+            if glet is None:
+                return                 # taken before the checker started
+            held = self._held[glet]
+            for i in range(len(held) - 1, -1, -1):
+                if held[i] is lock:
+                    del held[i]
+                    break
+            if not held:
+                del self._held[glet]
+
+    # -- the graph
+    def _verify(self, lock, held):
+        self._drop_dead()
+        key = id(lock)
+        for first in held:
+            if first is lock or key in self._after.get(id(first), ()):
+                continue
+            path = self._path(key, id(first))
+            if path is not None:
+                self._report(lock, first, path)
+            else:
+                self._add(first, lock)
+
+    def _path(self, start, goal):
+        """The edges of a path start -> ... -> goal in the graph, or None."""
+        came = {start: None}      # node -> (the node before it, the edge between)
+        todo = [start]
+        while todo:
+            node = todo.pop()
+            for nxt, order in self._after.get(node, {}).items():
+                if nxt in came:
+                    continue
+                came[nxt] = (node, order)
+                if nxt == goal:
+                    path = []
+                    while came[nxt] is not None:
+                        nxt, order = came[nxt]
+                        path.append(order)
+                    return path[::-1]
+                todo.append(nxt)
+        return None
+
+    def _add(self, first, then):
+        for lock in (first, then):
+            if id(lock) not in self._refs:
+                ref = self._refs[id(lock)] = _LockRef(lock, self._died)
+                ref.key = id(lock)
+        order = _Order(_lock_name(first), _lock_name(then), _current_name(), _caller_stack())
+        self._after.setdefault(id(first), {})[id(then)] = order
+        self._before.setdefault(id(then), set()).add(id(first))
+
+    def _died(self, ref):
+        # (A GC callback: any thread, any moment; the next change drops it.)
+        self._dead.append(ref)
+
+    def _drop_dead(self):
+        while self._dead:
+            key = self._dead.pop().key
+            del self._refs[key]
+            for then in self._after.pop(key, {}):
+                self._before.get(then, set()).discard(key)
+            for first in self._before.pop(key, ()):
+                self._after.get(first, {}).pop(key, None)
+
+    def _report(self, lock, first, path):
+        pair = (id(first), id(lock))
+        if self.warn and pair in self._reported:
+            return
+        self._reported.add(pair)
+        self.reports += 1
+        lines = [f'lock order inversion: {_current_name()} takes {_lock_name(lock)} '
+                 f'while holding {_lock_name(first)}, but earlier:']
+        for order in path:
+            lines.append(f'  {order.thread} took {order.then} while holding {order.first}, at:')
+            lines.extend('    ' + line for line in order.stack)
+        lines.append(f'  and now {_current_name()} takes {_lock_name(lock)} '
+                     f'while holding {_lock_name(first)}, at:')
+        lines.extend('    ' + line for line in _caller_stack())
+        error = LockOrderError('\n'.join(lines), lock, first, [
+            (o.first, o.then, o.thread, o.stack) for o in path])
+        if not self.warn:
+            raise error
+        warnings.warn(error, stacklevel=_warn_level())
+
+
+def _lock_name(lock):
+    return f'<{type(lock).__name__} at {id(lock):#x}>'
+
+
+def _current_name():
+    ident = ident_of(getcurrent())
+    thread = _active.get(ident)
+    return repr(thread.name) if thread is not None else f'green thread {ident}'
+
+
+def _caller_stack():
+    """The current stack outside this package, as lines of traceback text."""
+    return _user_stack(sys._getframe(1)).rstrip('\n').split('\n')
+
+
+def _warn_level():
+    """warnings.warn's stacklevel that points at the user's acquire."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_checker = None
+
+
+def check_lock_order(enabled=True, *, warn=False):
+    """Check the order in which locks are taken while others are held, from now on.
+
+    Lock, RLock (a Condition's lock included: waiting re-takes it) and a
+    Semaphore taken by a with-statement are watched.  The first acquisition
+    that closes a cycle (thread 1 took A then B, thread 2 takes B while
+    holding A, in this run or an earlier one that never deadlocked) raises
+    :class:`LockOrderError` naming both locks and the stacks that set each
+    order (``warn=True``: warns it instead, once per pair).  Locks held
+    when it starts are not known to it.  ``enabled=False`` stops it.
+    ``GREENTHREADS_LOCKDEP=1`` (or ``=warn``) in the environment starts it at
+    import.  Returns the :class:`LockOrderChecker` (or None).
+    """
+    global _checker
+    _checker = LockOrderChecker(warn) if enabled else None
+    _locks_watch(_checker)
+    _sync_watch(_checker)
+    return _checker
+
+
 def _install(hub):
     hub.on_deadlock = deadlock_error
     _hubs.add(hub)
@@ -313,3 +536,5 @@ new_hub_hooks.append(_install)
 
 if os.environ.get('GREENTHREADS_STALL_MS'):
     monitor_stalls(float(os.environ['GREENTHREADS_STALL_MS']) / 1000)
+if os.environ.get('GREENTHREADS_LOCKDEP', '0') not in ('', '0'):
+    check_lock_order(warn=os.environ['GREENTHREADS_LOCKDEP'] == 'warn')

@@ -206,3 +206,183 @@ def test_the_runner_rejects_a_bad_dump_signal():
     proc = subprocess.run([sys.executable, '-m', 'greenthreads', '--dump-on', 'SIGNOPE', '-c', 'pass'],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and 'no such signal: SIGNOPE' in proc.stderr
+
+
+# ------------------------------------------------------------------ lock order
+@pytest.fixture
+def lockdep():
+    checker = debug.check_lock_order()
+    try:
+        yield checker
+    finally:
+        debug.check_lock_order(False)
+
+
+def _in_thread(fn, name=None):
+    """Run ``fn`` in a green thread of its own; return what it raised (or None)."""
+    caught = []
+
+    def body():
+        try:
+            fn()
+        except BaseException as exc:     # noqa: B902 - handed to the test
+            caught.append(exc)
+    t = greenthreads.Thread(target=body, name=name)
+    t.start()
+    t.join()
+    return caught[0] if caught else None
+
+
+def _nest(first, then):
+    def body():
+        with first:
+            with then:
+                pass
+    return body
+
+
+def test_an_abba_order_is_reported_though_the_run_never_deadlocked(lockdep):
+    a, b = greenthreads.Lock(), greenthreads.RLock()
+    assert _in_thread(_nest(a, b), 'one') is None
+    error = _in_thread(_nest(b, a), 'two')       # after 'one' ended: nothing could deadlock
+    assert isinstance(error, debug.LockOrderError)
+    assert error.taking is a and error.held is b
+    text = str(error)
+    assert f'<Lock at {id(a):#x}>' in text and f'<RLock at {id(b):#x}>' in text
+    assert "'one' took <RLock" in text and "'two' takes <Lock" in text
+    assert text.count('with then:') == 2        # the stack of each order
+    assert not a.locked() and not b.locked()     # the failed acquire gave the lock back
+    assert lockdep.reports == 1
+
+
+def test_the_order_is_checked_before_a_wait_that_would_deadlock(lockdep):
+    a, b = greenthreads.Lock(), greenthreads.Lock()
+    holding_a, go = greenthreads.Event(), greenthreads.Event()
+    errors = []
+
+    def one():
+        with a:
+            holding_a.set()
+            go.wait()
+            with b:        # 'two' holds b and waits for a: the real deadlock
+                pass
+
+    def two():
+        holding_a.wait()
+        with b:
+            go.set()
+            greenthreads.sleep(0.01)       # 'one' now waits for b
+            try:
+                with a:
+                    pass
+            except debug.LockOrderError as exc:
+                errors.append(exc)
+    threads = [spawn(one), spawn(two)]
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
+    assert len(errors) == 1 and errors[0].taking is a
+
+
+def test_a_cycle_through_three_locks_names_each_order(lockdep):
+    a, b, c = (greenthreads.Lock() for _ in range(3))
+    assert _in_thread(_nest(a, b)) is None
+    assert _in_thread(_nest(b, c)) is None
+    error = _in_thread(_nest(c, a))
+    assert isinstance(error, debug.LockOrderError)
+    assert [(first, then) for first, then, _, _ in error.path] == [
+        (f'<Lock at {id(a):#x}>', f'<Lock at {id(b):#x}>'),
+        (f'<Lock at {id(b):#x}>', f'<Lock at {id(c):#x}>')]
+
+
+def test_conditions_and_semaphores_used_as_locks_are_ordered(lockdep):
+    outer, sem = greenthreads.Lock(), greenthreads.Semaphore()
+    cond = greenthreads.Condition()
+    assert _in_thread(_nest(outer, cond)) is None
+    assert _in_thread(_nest(cond, sem)) is None
+
+    def waits_while_holding_sem():
+        with sem:
+            with cond:
+                cond.wait(0.001)      # gives the lock up and takes it again, holding sem
+    error = _in_thread(waits_while_holding_sem)
+    assert isinstance(error, debug.LockOrderError) and error.taking is cond._lock
+    # A Semaphore acquired and released as a signal orders nothing.
+    signal_sem = greenthreads.Semaphore(0)
+    signal_sem.release()
+
+    def signal_use():
+        with outer:
+            signal_sem.acquire()
+    assert _in_thread(signal_use) is None
+    signal_sem.release()
+    assert _in_thread(_nest(signal_sem, outer)) is None
+
+
+def test_warn_mode_warns_once_per_pair_and_takes_the_lock():
+    debug.check_lock_order(warn=True)
+    try:
+        a, b = greenthreads.Lock(), greenthreads.Lock()
+        assert _in_thread(_nest(a, b)) is None
+        with pytest.warns(debug.LockOrderError) as caught:
+            for _ in range(3):
+                assert _in_thread(_nest(b, a)) is None
+        assert len(caught) == 1 and caught[0].filename == __file__
+    finally:
+        debug.check_lock_order(False)
+
+
+def test_a_try_lock_cannot_wait_so_orders_nothing_before_it(lockdep):
+    a, b = greenthreads.Lock(), greenthreads.Lock()
+
+    def try_b_under_a():
+        with a:
+            assert b.acquire(False)
+            b.release()
+    assert _in_thread(try_b_under_a) is None
+    assert _in_thread(_nest(b, a)) is None
+
+
+def test_a_lock_released_by_another_thread_is_no_longer_held(lockdep):
+    a, b = greenthreads.Lock(), greenthreads.Lock()
+    a.acquire()
+    _in_thread(a.release)       # Lock allows it; the main thread holds nothing now
+    with b:
+        pass                    # so this made no a -> b order
+    assert _in_thread(_nest(b, a)) is None
+
+
+def test_dead_locks_leave_the_graph(lockdep):
+    outer = greenthreads.Lock()
+    for _ in range(500):
+        inner = greenthreads.Lock()
+        with outer:
+            with inner:
+                pass
+    del inner
+    with outer:
+        with greenthreads.Lock():
+            pass
+    assert len(lockdep._refs) <= 3
+
+
+def test_stopping_the_checker_stops_the_checks():
+    debug.check_lock_order()
+    a, b = greenthreads.Lock(), greenthreads.Lock()
+    assert _in_thread(_nest(a, b)) is None
+    debug.check_lock_order(False)
+    assert _in_thread(_nest(b, a)) is None
+    assert greenthreads.Semaphore.__enter__ is greenthreads.Semaphore.acquire
+
+
+@pytest.mark.timeout(60)
+def test_lock_order_checker_from_the_environment():
+    code = ('import greenthreads as threading\n'
+            'a, b = threading.Lock(), threading.Lock()\n'
+            'with a:\n'
+            '    with b: pass\n'
+            'with b:\n'
+            '    with a: pass\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=50,
+                          env=dict(os.environ, GREENTHREADS_LOCKDEP='1'))
+    assert proc.returncode == 1 and 'LockOrderError: lock order inversion' in proc.stderr
