@@ -18,7 +18,7 @@ __all__ = ['TRACE_ALL_THREADS', 'START_JOINABLE_THREAD',
            'THREAD_HANDLES', 'JOIN_CHECKS_TIMEOUT_WHEN_DONE', 'DUMMY_THREAD_RAISES',
            'DUMMY_THREADS_FORGOTTEN', 'UNRAISABLE_NAMES_FUNCTION', 'RLOCK_ARGS_DEPRECATED',
            'SEMLOCK_BLOCK_ANY_OBJECT', 'CREATE_CONNECTION_ALL_ERRORS', 'DOT_SCRIPT_IS_CWD',
-           'COMMAND_SOURCE_IN_LINECACHE', 'MAIN_HAS_ANNOTATIONS']
+           'COMMAND_SOURCE_IN_LINECACHE', 'MAIN_HAS_ANNOTATIONS', 'LEAVE_TRACING_API']
 
 # -- threading and _thread: probed ------------------------------------------
 
@@ -47,6 +47,9 @@ SEMLOCK_BLOCK_ANY_OBJECT = sys.version_info >= (3, 12)
 CREATE_CONNECTION_ALL_ERRORS = sys.version_info >= (3, 11)
 #: `python ''` and `python .` name the program by the working directory itself (3.11).
 DOT_SCRIPT_IS_CWD = sys.version_info >= (3, 11)
+#: C code lowers a thread's tracing count by PyThreadState_LeaveTracing (3.11; probing needs
+#: ctypes for everyone); before, by the 3.10 PyThreadState fields themselves.
+LEAVE_TRACING_API = sys.version_info >= (3, 11)
 
 # -- the interpreter's startup: probed --------------------------------------
 

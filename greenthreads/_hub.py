@@ -33,7 +33,7 @@ from ._poller import DefaultPoller, MAX_TIMEOUT
 from ._timers import TimerHeap
 from ._wakeup import Wakeup
 
-__all__ = ['Hub', 'Runner', 'RunnerPool', 'get_hub', 'peek_hub', 'ident_of', 'hub_of_main', 'HubBlockingError',
+__all__ = ['Hub', 'Runner', 'RunnerPool', 'get_hub', 'use_hub', 'peek_hub', 'ident_of', 'hub_of_main', 'HubBlockingError',
            'new_hub_hooks', 'tls']
 
 _monotonic = time.monotonic
@@ -325,14 +325,25 @@ def get_hub():
     try:
         return tls.hub
     except AttributeError:
-        hub = tls.hub = Hub()
-        if hub.is_main_os_thread:
-            census.main_hub = hub
-        else:
-            tls.closer = _HubCloser(hub)
-        for hook in new_hub_hooks:
-            hook(hub)
-        return hub
+        return use_hub(Hub())
+
+
+def use_hub(hub):
+    """Make ``hub``, a new Hub (or a subclass's) made in this OS thread, its hub; returns it.
+
+    The OS thread must have none yet.  (greenthreads.testing runs each
+    schedule in an OS thread of its own, under a hub of its own kind.)
+    """
+    if peek_hub() is not None:
+        raise RuntimeError('this OS thread has a hub already')
+    tls.hub = hub
+    if hub.is_main_os_thread:
+        census.main_hub = hub
+    else:
+        tls.closer = _HubCloser(hub)
+    for hook in new_hub_hooks:
+        hook(hub)
+    return hub
 
 
 def peek_hub():

@@ -30,7 +30,7 @@ ROOMS = [
     '_timers', '_poller', '_wakeup', '_idle',
     '_hub', '_park', '_locks', '_sync', '_threads', '_local', 'pool', '_final', '_green_thread',
     'green',
-    'monkey', 'debug', 'gunicorn', '__init__', '__main__',
+    'monkey', 'debug', 'testing', 'gunicorn', '__init__', '__main__',
 ]
 
 
