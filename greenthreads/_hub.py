@@ -24,7 +24,7 @@ import traceback
 import weakref
 from collections import deque
 
-from greenlet import greenlet, getcurrent
+from greenlet import greenlet, getcurrent, GreenletExit
 
 from ._idle import census, idle_timeout, unstall, after_fork as idle_after_fork
 from ._originals import real_get_ident as _real_get_ident, real_local as _real_local, \
@@ -82,10 +82,10 @@ class RunnerPool:
         self._idle.clear()
 
     def _run_jobs(self, job):
-        me = getcurrent()
         idle = self._idle
         hub_switch = self._hub_greenlet.switch
         while True:
+            me = getcurrent()
             func, arg = job
             job = None
             me.job = arg
@@ -94,6 +94,9 @@ class RunnerPool:
             if len(idle) >= _MAX_IDLE_RUNNERS:
                 return
             idle.append(me)
+            # Not held while idle: the GC cannot see a suspended frame's
+            # references, so a runner holding itself could never be freed.
+            me = None
             while job is None or job.__class__ is not tuple or len(job) != 2:
                 # Anything but a (func, arg) job is a stray switch: keep waiting.
                 job = hub_switch()
@@ -147,7 +150,7 @@ class Hub:
             self.main_glet.waiter = self.main_waiter
         self.main_glet = main_glet
         self.main_waiter = None
-        _main_of[main_glet] = self
+        _main_of[main_glet] = weakref.ref(self)
         for queue in (self.ready, self.timers, self.threadsafe_calls, self.main_calls,
                       self.runners):
             queue.clear()
@@ -208,6 +211,8 @@ class Hub:
         while True:
             try:
                 self._loop()
+            except GreenletExit:    # freed as its OS thread ends (see _HubCloser): end
+                return
             except BaseException as exc:  # noqa: B902 - the hub must survive anything
                 self._handle_error(exc)
 
@@ -285,11 +290,9 @@ class Hub:
             self.root.throw(exc)
 
     def close(self):
-        """Release the hub's file descriptors (the hub must not be running); idempotent.
+        """Release the hub's file descriptors (not while it runs); idempotent.
 
-        Calls from other OS threads that come later are dropped: nothing can
-        run them any more.
-        """
+        Calls from other OS threads that come later are dropped."""
         self._close(False)
 
     def _close(self, forked):
@@ -317,7 +320,14 @@ class _HubCloser:
         self.hub = hub
 
     def __del__(self):
-        self.hub.close()
+        hub = self.hub
+        hub.close()
+        # The GC cannot see into a suspended greenlet's frames, so cycles
+        # through them are never collected: the hub loop's frame holds the
+        # hub, an idle runner's the pool, which holds the hub's greenlet.
+        # Let go of them: greenlet ends each (GreenletExit) as it is freed.
+        hub.runners.clear()
+        hub.runners = hub.greenlet = None
 
 
 def get_hub():
@@ -358,13 +368,16 @@ new_hub_hooks = []
 
 # Root greenlets report their OS thread's ident (every other greenlet: its id).
 _root_idents = weakref.WeakKeyDictionary()
-# Each hub's main green thread -> that hub.
+# Each hub's main green thread -> a weak reference to that hub.  (Weak both
+# ways: the hub holds its main green thread, and a strong value would keep
+# the key, and so the hub and its greenlets, alive after their OS thread ended.)
 _main_of = weakref.WeakKeyDictionary()
 
 
 def hub_of_main(glet):
     """The hub whose main green thread ``glet`` is, or None."""
-    hub = _main_of.get(glet)
+    ref = _main_of.get(glet)
+    hub = ref() if ref is not None else None
     return hub if hub is not None and hub.main_glet is glet else None
 
 

@@ -226,3 +226,20 @@ def test_the_pytest_plugin_reports_the_seed_that_fails(tmp_path):
                            '-k', 'test_replay', str(tmp_path)],
                           capture_output=True, text=True, timeout=100, cwd=tmp_path)
     assert proc.returncode == 1 and f'seed {seed} failed' in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_runs_give_back_their_os_thread_hub_and_greenlets():
+    import gc
+    import greenlet
+
+    def threads():
+        for t in [greenthreads.Thread(target=time.sleep, args=(1,)) for _ in range(10)]:
+            t.start()
+
+    def count():
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, (greenlet.greenlet, testing._ScheduleHub)))
+    testing.explore(threads, runs=10)
+    before = count()
+    testing.explore(threads, runs=200)
+    assert count() - before < 20

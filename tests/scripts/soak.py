@@ -211,7 +211,7 @@ def _rss():
 
 
 def os_threads(case, n):
-    """``n`` short-lived real OS threads each using green primitives; prints them and the fds kept."""
+    """``n`` short-lived real OS threads each using green primitives; prints them, the fds and objects kept."""
     real_start = greenthreads.monkey.get_original('_thread', 'start_new_thread')
     real_lock = greenthreads.monkey.get_original('_thread', 'allocate_lock')
     shared = threading.Lock()
@@ -223,20 +223,32 @@ def os_threads(case, n):
         with shared:
             counted[0] += 1
         time.sleep(0.001)
+        # Green threads of its own: runners (greenlets) pooled by its hub.
+        threads = [threading.Thread(target=time.sleep, args=(0.001,)) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         done.release()
 
-    base = _open_fds()
-    for _ in range(n):
-        done = real_lock()
-        done.acquire()
-        real_start(work, (done,))
-        done.acquire()       # a real lock: the main OS thread really waits
-    # The last threads may still be tearing down after releasing ``done``.
+    def run(count):
+        for _ in range(count):
+            done = real_lock()
+            done.acquire()
+            real_start(work, (done,))
+            done.acquire()       # a real lock: the main OS thread really waits
+        time.sleep(0.05)     # the last thread may still be tearing down after releasing ``done``
+
+    run(20)
+    gc.collect()
+    base, objects = _open_fds(), len(gc.get_objects())
+    run(n)
     for _ in range(200):
         if _open_fds() <= base:
             break
         time.sleep(0.01)
-    print(counted[0], _open_fds() - base)
+    gc.collect()
+    print(counted[0] - 20, _open_fds() - base, len(gc.get_objects()) - objects)
 
 
 def connections(case, n):
