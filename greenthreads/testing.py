@@ -92,28 +92,30 @@ def _in_a_run():
 
 def _time_functions(originals):
     """The ``time`` functions a run sees, each the original outside a run's OS thread."""
-    def monotonic():
-        clock = _clock()
-        return originals['monotonic']() if clock is None else clock.now
+    def clock_function(name):
+        original = originals[name]
+        wall = name.startswith('time')     # time() and time_ns(): the wall clock's offset
 
-    def monotonic_ns():
-        clock = _clock()
-        return originals['monotonic_ns']() if clock is None else int(clock.now * 1e9)
+        def now():
+            clock = _clock()
+            if clock is None:
+                return original()
+            return clock.now + clock.wall_offset if wall else clock.now
 
-    def time_():
-        clock = _clock()
-        return originals['time']() if clock is None else clock.now + clock.wall_offset
-
-    def time_ns():
-        clock = _clock()
-        return originals['time_ns']() if clock is None else int((clock.now + clock.wall_offset) * 1e9)
+        def now_ns():
+            clock = _clock()
+            if clock is None:
+                return original()
+            return int((clock.now + clock.wall_offset if wall else clock.now) * 1e9)
+        return now_ns if name.endswith('_ns') else now
 
     def sleep(*args, **kwargs):
         if _in_a_run():         # green, patched or not: the run is one OS thread
             return _park.sleep(*args, **kwargs)
         return originals['sleep'](*args, **kwargs)
-    return {'monotonic': monotonic, 'monotonic_ns': monotonic_ns, 'perf_counter': monotonic,
-            'perf_counter_ns': monotonic_ns, 'time': time_, 'time_ns': time_ns, 'sleep': sleep}
+    functions = {name: clock_function(name) for name in originals if name != 'sleep'}
+    functions['sleep'] = sleep
+    return functions
 
 
 class _ClockPatch:

@@ -243,3 +243,14 @@ def test_runs_give_back_their_os_thread_hub_and_greenlets():
     before = count()
     testing.explore(threads, runs=200)
     assert count() - before < 20
+
+
+def test_every_clock_of_the_time_module_reads_the_run():
+    def reads():
+        start = (time.monotonic(), time.monotonic_ns(), time.perf_counter(), time.perf_counter_ns(),
+                 time.time(), time.time_ns())
+        time.sleep(60)
+        end = (time.monotonic(), time.monotonic_ns(), time.perf_counter(), time.perf_counter_ns(),
+               time.time(), time.time_ns())
+        return [b - a for a, b in zip(start, end)]
+    assert testing.run(reads) == [pytest.approx(60), pytest.approx(60e9)] * 3
