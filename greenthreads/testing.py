@@ -19,6 +19,7 @@ greenthreads as threading``), or the process runs patched (``python -m
 greenthreads -m pytest``, or ``greenthreads.monkey.patch_all()`` first).
 """
 
+import ctypes
 import os
 import random
 import site
@@ -222,8 +223,6 @@ class _ScheduleHub(Hub):
 
 # ------------------------------------------------------------- preemption
 if _compat.LEAVE_TRACING_API:
-    import ctypes
-
     _tstate = ctypes.pythonapi.PyThreadState_Get
     _tstate.restype = ctypes.c_void_p
     _leave = ctypes.pythonapi.PyThreadState_LeaveTracing
@@ -238,8 +237,6 @@ if _compat.LEAVE_TRACING_API:
     def _enter_tracing(state):
         _enter(state)
 else:
-    import ctypes
-
     class _CFrame(ctypes.Structure):
         _fields_ = [('use_tracing', ctypes.c_int)]
 
