@@ -12,6 +12,10 @@ real one) and a raw greenlet not started here reports ``id(greenlet)``.
 Threads run on pooled greenlets (:class:`~greenthreads._hub.Runner`), so the
 greenlet is not the identity.  ``get_native_id()`` is the OS
 thread's: every green thread of one OS thread shares it.
+
+PYTEST_DONT_REWRITE: installing greenthreads registers a pytest plugin, and
+pytest then rewrites the asserts of every module of the package; the asserts
+here are CPython's own checks and must fail with CPython's messages.
 """
 
 import itertools
