@@ -134,6 +134,12 @@ def test_threads_that_switch_or_wait_are_not_stalls():
     assert monitor.reports == 0, out.getvalue()
 
 
+def _python(code, **environ):
+    """Run ``python -c code`` with ``environ`` added to the environment."""
+    return subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=50,
+                          env=dict(os.environ, **environ))
+
+
 @pytest.mark.timeout(60)
 def test_stall_monitor_from_the_environment():
     code = ('import greenthreads, time\n'
@@ -142,8 +148,7 @@ def test_stall_monitor_from_the_environment():
             '    while time.monotonic() < end: pass\n'
             't = greenthreads.Thread(target=crunch, name="envcrunch"); t.start(); t.join()\n'
             'greenthreads.sleep(0.1)\n')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=50,
-                          env=dict(os.environ, GREENTHREADS_STALL_MS='100'))
+    proc = _python(code, GREENTHREADS_STALL_MS='100')
     assert proc.returncode == 0, proc.stderr
     assert 'Thread(envcrunch,' in proc.stderr and 'in crunch' in proc.stderr
 
@@ -383,6 +388,5 @@ def test_lock_order_checker_from_the_environment():
             '    with b: pass\n'
             'with b:\n'
             '    with a: pass\n')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=50,
-                          env=dict(os.environ, GREENTHREADS_LOCKDEP='1'))
+    proc = _python(code, GREENTHREADS_LOCKDEP='1')
     assert proc.returncode == 1 and 'LockOrderError: lock order inversion' in proc.stderr
