@@ -62,13 +62,15 @@ class ScheduleFailure(AssertionError):
 class VirtualClock:
     """The time a run sees: ``now`` on the monotonic scale, moved only by the run's hub.
 
-    ``time.time()`` keeps the offset it had from ``time.monotonic()`` when the run began.
+    It starts at a whole second, and ``time.time()`` a whole number of
+    seconds from it: a whole-second sleep then moves both by exactly that
+    much (from 65281.413, 3600 s later is 3599.99999999999 later in floats).
     """
     __slots__ = ('now', 'wall_offset')
 
     def __init__(self):
-        self.now = _real_monotonic()
-        self.wall_offset = time.time() - self.now
+        self.now = float(int(_real_monotonic()))
+        self.wall_offset = float(int(time.time()) - int(self.now))
 
 
 #: Every global of the package bound to ``time.monotonic`` (tests/test_testing.py

@@ -93,7 +93,7 @@ def test_a_hundred_threads_sleep_an_hour_in_no_time():
     began = time.perf_counter()
     advanced, wall_advanced = testing.run(sleepers)
     assert time.perf_counter() - began < 1.0
-    assert advanced == pytest.approx(3600) and wall_advanced == pytest.approx(3600)
+    assert advanced == 3600 and wall_advanced == 3600       # exactly
     assert time.monotonic is testing._real_monotonic        # the real clock again, outside
 
 
@@ -254,3 +254,38 @@ def test_every_clock_of_the_time_module_reads_the_run():
                time.time(), time.time_ns())
         return [b - a for a, b in zip(start, end)]
     assert testing.run(reads) == [pytest.approx(60), pytest.approx(60e9)] * 3
+
+
+@pytest.mark.timeout(120)
+def test_the_marker_in_a_patched_process_explores_stdlib_threading(tmp_path):
+    (tmp_path / 'test_patched.py').write_text(textwrap.dedent('''
+        import queue, threading, time
+        import pytest
+
+        @pytest.mark.greenthreads_explore(runs=100)
+        def test_race():
+            counter = [0]
+            def add():
+                value = counter[0]
+                counter[0] = value + 1
+            threads = [threading.Thread(target=add) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert counter[0] == 2
+
+        @pytest.mark.greenthreads_explore(runs=20)
+        def test_timeouts_on_the_virtual_clock():
+            start = time.monotonic()
+            with pytest.raises(queue.Empty):
+                queue.Queue().get(timeout=3600)
+            event = threading.Event()
+            threading.Timer(7200, event.set).start()
+            assert event.wait() and time.monotonic() - start == 3600 + 7200
+    '''))
+    proc = subprocess.run([sys.executable, '-m', 'greenthreads', '-m', 'pytest', '-q', '-p',
+                           'no:cacheprovider', str(tmp_path)],
+                          capture_output=True, text=True, timeout=100, cwd=tmp_path)
+    assert '1 failed, 1 passed' in proc.stdout, proc.stdout + proc.stderr
+    assert 'FAILED test_patched.py::test_race' in proc.stdout
