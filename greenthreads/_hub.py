@@ -24,7 +24,7 @@ import traceback
 import weakref
 from collections import deque
 
-from greenlet import greenlet, getcurrent, GreenletExit
+from greenlet import greenlet, getcurrent
 
 from ._idle import census, idle_timeout, unstall, after_fork as idle_after_fork
 from ._originals import real_get_ident as _real_get_ident, real_local as _real_local, \
@@ -211,9 +211,9 @@ class Hub:
         while True:
             try:
                 self._loop()
-            except GreenletExit:    # freed as its OS thread ends (see _HubCloser): end
-                return
             except BaseException as exc:  # noqa: B902 - the hub must survive anything
+                if self.greenlet is None:   # let go as its OS thread ended (see _HubCloser)
+                    return
                 self._handle_error(exc)
 
     def _loop(self):

@@ -120,7 +120,10 @@ class Condition:
         self._lock.release()
 
     def _acquire_restore(self, x):
-        self._lock.acquire()
+        if _watch is None:
+            self._lock.acquire()
+        else:
+            _watch.retake(self._lock)    # held on the way out, whatever the order
 
     def _is_owned(self):
         # Same heuristic as CPython for locks without _is_owned: a lock that
@@ -321,6 +324,8 @@ def watch(hooks):
     (Plain ``acquire``/``release`` is a semaphore used as a signal, often let
     go by another thread: it orders nothing.)  Swaps ``Semaphore.__enter__``
     and ``__exit__``, so while nothing watches a with-block pays nothing.
+    A Condition's wait takes a lock without its own ``_acquire_restore``
+    back through ``hooks.retake(lock)``.
     """
     global _watch
     _watch = hooks

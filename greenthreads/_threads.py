@@ -851,9 +851,9 @@ def _after_fork_in_child():
     me = getcurrent()
     threads = set(_before_fork_threads) | set(_active.values())
     _before_fork_threads.clear()
-    if me.parent is None:
+    if me.parent is None and _real_get_ident() == _STD_MAIN_THREAD.ident:
         _restore_std_main_thread()
-    else:
+    elif me.parent is not None:
         # As CPython: in the child the forking thread is the main thread.
         global _main_thread
         _main_thread = current_thread()

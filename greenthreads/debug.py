@@ -22,7 +22,7 @@ from ._locks import RLock, watch as _locks_watch
 from ._originals import real_start_new_thread, real_allocate_lock, real_rlock, real_signal
 from ._park import waiter_of as _waiter_of, PARKED
 from ._sync import watch as _sync_watch
-from ._threads import Thread, _active
+from ._threads import Thread, _active, thread_end_hooks
 from .pool import ThreadPool
 
 __all__ = ['DeadlockError', 'deadlock_error', 'blocked_threads', 'format_all', 'dump_all',
@@ -239,7 +239,9 @@ class StallMonitor:
         """Sample every hub once (the watchdog calls this; tests may too)."""
         frames = sys._current_frames()
         for hub in list(_hubs):
-            frame = frames.get(hub.thread_ident)
+            # (A hub whose OS thread ended has let go of its greenlet; another
+            # OS thread, this watchdog even, may have its ident by now.)
+            frame = frames.get(hub.thread_ident) if hub.greenlet is not None else None
             if frame is None or frame.f_code.co_filename == _POLLER_FILE:
                 self._seen.pop(hub, None)    # the hub's own (compiled) code, or idle in the poller
                 continue
@@ -359,65 +361,104 @@ class LockOrderChecker:
         self.reports = 0
         self._mutex = real_rlock()
         self._held = {}        # greenlet -> [lock, ...] it holds, in the order taken
-        self._holder = {}      # id(lock) -> the greenlet holding it
+        self._holders = {}     # id(lock) -> [greenlet, ...], one per hold (a Semaphore: several)
         self._after = {}       # id(first) -> {id(then): _Order}
         self._before = {}      # id(then) -> {id(first)}: to drop a dead lock's edges
         self._refs = {}        # id(lock) -> _LockRef, for every lock in the graph
         self._dead = []        # _LockRefs of locks that died, to drop at the next change
-        self._reported = set()
+        self._reported = set()    # (id(first), id(then)) warned about
+        self._quiet = set()       # greenlets re-taking a Condition's lock (see retake)
 
     # -- the hooks (_locks.watch, _sync.watch)
     def check(self, lock):
         """The current green thread is about to wait for ``lock``: raise (or warn)
         if that inverts a recorded order, else record the order (waiting for it
         while holding others is what can deadlock, taken or not)."""
-        held = self._held.get(getcurrent())
-        if held:
-            with self._mutex:
-                self._verify(lock, held)
+        me = getcurrent()
+        held = self._held.get(me)
+        if held and me not in self._quiet:
+            self._complain(self._verify(lock, held))
 
     def took(self, lock, blocking, give_back):
         """``lock`` was just taken by the current green thread."""
         me = getcurrent()
+        if me in self._quiet:
+            return
         held = self._held.get(me)
-        if held and blocking:
-            try:
-                with self._mutex:
-                    self._verify(lock, held)
-            except LockOrderError:
-                if give_back:
-                    lock.release()
-                raise
+        error = self._verify(lock, held) if held and blocking else None
+        if error is not None and not self.warn and give_back:
+            lock.release()
+            raise error
         with self._mutex:
             self._held.setdefault(me, []).append(lock)
-            self._holder[id(lock)] = me
+            self._holders.setdefault(id(lock), []).append(me)
+        self._complain(error)
 
     def gave(self, lock):
-        """``lock`` is being let go (by whichever thread)."""
+        """``lock`` is being let go (by whichever thread: the current one if it holds it)."""
+        me = getcurrent()
+        if me in self._quiet:
+            return
         with self._mutex:
-            glet = self._holder.pop(id(lock), None)
-            if glet is None:
+            holders = self._holders.get(id(lock))
+            if not holders:
                 return                 # taken before the checker started
-            held = self._held[glet]
+            glet = me if me in holders else holders[0]
+            holders.remove(glet)
+            if not holders:
+                del self._holders[id(lock)]
+            held = self._held.get(glet, [])
             for i in range(len(held) - 1, -1, -1):
                 if held[i] is lock:
                     del held[i]
                     break
             if not held:
-                del self._held[glet]
+                self._held.pop(glet, None)
+
+    def retake(self, lock):
+        """Take ``lock`` back for a Condition's wait, whatever the order: the
+        wait must return (or raise) holding it; a bad order is reported after."""
+        me = getcurrent()
+        self._quiet.add(me)
+        try:
+            lock.acquire()
+        finally:
+            self._quiet.discard(me)
+        self.took(lock, True, False)
+
+    def forget(self, glet):
+        """A green thread ended: what it still holds is held by nobody that can wait."""
+        with self._mutex:
+            for lock in self._held.pop(glet, ()):
+                holders = self._holders.get(id(lock), [])
+                if glet in holders:
+                    holders.remove(glet)
+                if not holders:
+                    self._holders.pop(id(lock), None)
 
     # -- the graph
     def _verify(self, lock, held):
-        self._drop_dead()
-        key = id(lock)
-        for first in held:
-            if first is lock or key in self._after.get(id(first), ()):
-                continue
-            path = self._path(key, id(first))
-            if path is not None:
-                self._report(lock, first, path)
-            else:
-                self._add(first, lock)
+        """Record held -> lock; the LockOrderError for the first order that would close a cycle, or None."""
+        error = None
+        with self._mutex:
+            self._drop_dead()
+            key = id(lock)
+            for first in held:
+                if first is lock or key in self._after.get(id(first), ()):
+                    continue
+                path = self._path(key, id(first))
+                if path is None:
+                    self._add(first, lock)
+                elif error is None:
+                    error = self._report(lock, first, path)
+        return error
+
+    def _complain(self, error):
+        # Outside the mutex: a warning runs user code (showwarning, logging).
+        if error is not None:
+            if not self.warn:
+                raise error
+            warnings.warn(error, stacklevel=_warn_level())
 
     def _path(self, start, goal):
         """The edges of a path start -> ... -> goal in the graph, or None."""
@@ -438,11 +479,14 @@ class LockOrderChecker:
                 todo.append(nxt)
         return None
 
-    def _add(self, first, then):
-        for lock in (first, then):
+    def _know(self, *locks):
+        for lock in locks:
             if id(lock) not in self._refs:
                 ref = self._refs[id(lock)] = _LockRef(lock, self._died)
                 ref.key = id(lock)
+
+    def _add(self, first, then):
+        self._know(first, then)
         order = _Order(_lock_name(first), _lock_name(then), _current_name(), _caller_stack())
         self._after.setdefault(id(first), {})[id(then)] = order
         self._before.setdefault(id(then), set()).add(id(first))
@@ -459,11 +503,14 @@ class LockOrderChecker:
                 self._before.get(then, set()).discard(key)
             for first in self._before.pop(key, ()):
                 self._after.get(first, {}).pop(key, None)
+            self._reported = {pair for pair in self._reported if key not in pair}
 
     def _report(self, lock, first, path):
+        """The LockOrderError for taking ``lock`` holding ``first`` (None: warned about already)."""
         pair = (id(first), id(lock))
         if self.warn and pair in self._reported:
-            return
+            return None
+        self._know(first, lock)        # (a dead one's pairs leave _reported with it)
         self._reported.add(pair)
         self.reports += 1
         lines = [f'lock order inversion: {_current_name()} takes {_lock_name(lock)} '
@@ -474,11 +521,8 @@ class LockOrderChecker:
         lines.append(f'  and now {_current_name()} takes {_lock_name(lock)} '
                      f'while holding {_lock_name(first)}, at:')
         lines.extend('    ' + line for line in _caller_stack())
-        error = LockOrderError('\n'.join(lines), lock, first, [
+        return LockOrderError('\n'.join(lines), lock, first, [
             (o.first, o.then, o.thread, o.stack) for o in path])
-        if not self.warn:
-            raise error
-        warnings.warn(error, stacklevel=_warn_level())
 
 
 def _lock_name(lock):
@@ -521,7 +565,11 @@ def check_lock_order(enabled=True, *, warn=False):
     import.  Returns the :class:`LockOrderChecker` (or None).
     """
     global _checker
+    if _checker is not None:
+        thread_end_hooks.remove(_checker.forget)
     _checker = LockOrderChecker(warn) if enabled else None
+    if _checker is not None:
+        thread_end_hooks.append(_checker.forget)
     _locks_watch(_checker)
     _sync_watch(_checker)
     return _checker

@@ -11,12 +11,15 @@ block (check-then-act, read-modify-write) are tried too.  :func:`explore`
 runs many seeds and raises :class:`ScheduleFailure` with the first seed
 that fails; ``run(fn, seed=failure.seed, preempt=True)`` replays it.
 
-This module is also a pytest plugin (entry point ``greenthreads``): a test
-marked ``@pytest.mark.greenthreads_explore(runs=200)`` is explored so.
+With greenthreads installed, pytest explores so a test marked
+``@pytest.mark.greenthreads_explore(runs=200)`` (the plugin is the top-level
+module ``_greenthreads_pytest``, entry point ``greenthreads``).
 
 The threads must be green: ``fn`` uses ``greenthreads`` (``import
 greenthreads as threading``), or the process runs patched (``python -m
 greenthreads -m pytest``, or ``greenthreads.monkey.patch_all()`` first).
+Under the virtual clock, time moves only when nothing can run: a loop that
+polls the clock while yielding (``sleep(0)``) never sees it move.
 """
 
 import ctypes
@@ -131,17 +134,24 @@ class _ClockPatch:
 
     def __enter__(self):
         with self.lock:
+            if self.users == 0:
+                try:
+                    self._install()
+                except BaseException:
+                    self._restore()
+                    raise
             self.users += 1
-            if self.users == 1:
-                self._install()
 
     def __exit__(self, *exc):
         with self.lock:
             self.users -= 1
             if self.users == 0:
-                for namespace, name, value in reversed(self.saved):
-                    setattr(namespace, name, value)
-                self.saved.clear()
+                self._restore()
+
+    def _restore(self):
+        for namespace, name, value in reversed(self.saved):
+            setattr(namespace, name, value)
+        self.saved.clear()
 
     def _install(self):
         originals = {name: getattr(time, name) for name in
@@ -211,13 +221,15 @@ class _ScheduleHub(Hub):
                 callback, arg = ready.popleft()
                 ready.rotate(pick)
                 callback(arg)
-            elif timers.heap:
+            elif timers.heap and (self.clock is None or not self.outside_refs):
                 deadline = timers.next_deadline()
                 if self.clock is not None:
                     self.clock.now = max(self.clock.now, deadline)
                 else:
                     poller.poll(min(max(deadline - _real_monotonic(), 0.0), MAX_TIMEOUT))
             elif poller.waiting or self.outside_refs:
+                # (A job out in another OS thread, a pool's: wait for it for
+                # real before time moves on, or its caller's timeout would fire.)
                 poller.poll(-1)
             else:
                 declare_deadlock(self)
@@ -292,9 +304,9 @@ class _Preempter:
     def trace(self, frame, event, arg):
         traced = self.user_code.get(frame.f_code)
         if traced is None:
-            name = os.path.abspath(frame.f_code.co_filename)
+            name = frame.f_code.co_filename
             traced = self.user_code[frame.f_code] = not (
-                name.startswith(self.libraries) or name.startswith('<frozen'))
+                name.startswith('<frozen') or os.path.abspath(name).startswith(self.libraries))
         return self.line if traced else None
 
     def line(self, frame, event, arg):
@@ -411,17 +423,14 @@ def explore(fn, *, runs=100, preempt=True, virtual_clock=True):
 
 
 # ----------------------------------------------------------- pytest plugin
-def pytest_configure(config):
-    config.addinivalue_line(
-        'markers', 'greenthreads_explore(runs=100, preempt=True, virtual_clock=True, seed=None): '
-        'run the test under many green-thread schedules (greenthreads.testing.explore); '
-        'seed=N replays one')
+def run_marked_test(pyfuncitem):
+    """Run a test marked ``greenthreads_explore(...)`` under :func:`explore` (or ``seed=N``: :func:`run`).
 
-
-def pytest_pyfunc_call(pyfuncitem):
+    Called by the pytest plugin (the top-level module ``_greenthreads_pytest``,
+    which imports this package only when a marked test runs).  The test's
+    fixtures are made once and shared by every schedule.
+    """
     marker = pyfuncitem.get_closest_marker('greenthreads_explore')
-    if marker is None:
-        return None
     options = dict(marker.kwargs)
     if marker.args:
         options.setdefault('runs', marker.args[0])

@@ -390,3 +390,68 @@ def test_lock_order_checker_from_the_environment():
             '    with a: pass\n')
     proc = _python(code, GREENTHREADS_LOCKDEP='1')
     assert proc.returncode == 1 and 'LockOrderError: lock order inversion' in proc.stderr
+
+
+def test_a_semaphore_held_by_several_threads_or_nested_is_no_false_order(lockdep):
+    sem, lock = greenthreads.Semaphore(2), greenthreads.Lock()
+
+    def nested():
+        with sem:
+            with sem:
+                pass
+        with lock:
+            with sem:        # sem is let go: lock -> sem, fine
+                pass
+    assert _in_thread(nested) is None
+    inside, go = greenthreads.Event(), greenthreads.Event()
+
+    def holds():
+        with sem:
+            inside.set()
+            go.wait()
+    t = spawn(holds)
+    inside.wait()
+    with sem:
+        pass                 # released by this thread while 'holds' keeps its unit
+    go.set()
+    t.join()
+    assert lockdep._held == {} and lockdep._holders == {}     # nobody holds anything
+    assert lockdep.reports == 0
+
+
+def test_a_reused_greenlet_does_not_inherit_what_an_ended_thread_held(lockdep):
+    handoff, a = greenthreads.Lock(), greenthreads.Lock()
+    _in_thread(handoff.acquire)       # ends holding it: the main thread will release it
+    assert _in_thread(lambda: (a.acquire(), a.release())) is None   # on the same pooled greenlet
+    handoff.release()
+    with a:
+        assert handoff.acquire()      # no handoff -> a order was ever made
+        handoff.release()
+    assert lockdep.reports == 0
+
+
+def test_a_condition_over_a_lock_returns_from_wait_holding_it_even_on_a_bad_order(lockdep):
+    cond, b = greenthreads.Condition(greenthreads.Lock()), greenthreads.Lock()
+    assert _in_thread(_nest(cond, b)) is None          # cond's lock -> b
+
+    def waits_holding_b():
+        with b:
+            with cond:
+                cond.wait(0.001)      # takes cond's lock back while holding b
+    error = _in_thread(waits_holding_b)
+    assert isinstance(error, debug.LockOrderError), error
+    assert not cond._lock.locked() and not b.locked()
+
+
+def test_warn_mode_warns_each_inversion_of_locks_that_lived_and_died():
+    debug.check_lock_order(warn=True)
+    try:
+        with pytest.warns(debug.LockOrderError) as caught:
+            for _ in range(50):
+                a, b = greenthreads.Lock(), greenthreads.Lock()
+                _in_thread(_nest(a, b))
+                _in_thread(_nest(b, a))
+                del a, b
+        assert len(caught) == 50
+    finally:
+        debug.check_lock_order(False)

@@ -112,3 +112,17 @@ def test_yield_lets_others_run_round_robin(n):
     for t in threads:
         t.join()
     assert log == [(i, s) for s in range(3) for i in range(n)]
+
+
+def test_a_callback_raising_greenlet_exit_does_not_end_the_hub(capsys):
+    import greenlet
+
+    def stop(_):
+        raise greenlet.GreenletExit
+    get_hub().call_soon(stop)
+    sleep(0.01)                  # the hub ran the callback, reported it, and runs on
+    woken = []
+    get_hub().timers.arm(0.01, woken.append, 1)
+    sleep(0.05)
+    assert woken == [1]
+    assert 'GreenletExit' in capsys.readouterr().err

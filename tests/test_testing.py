@@ -289,3 +289,38 @@ def test_the_marker_in_a_patched_process_explores_stdlib_threading(tmp_path):
                           capture_output=True, text=True, timeout=100, cwd=tmp_path)
     assert '1 failed, 1 passed' in proc.stdout, proc.stdout + proc.stderr
     assert 'FAILED test_patched.py::test_race' in proc.stdout
+
+
+def test_frozen_library_code_is_never_preempted():
+    import importlib._bootstrap
+    import random
+
+    class Hub:
+        rng = random.Random(0)
+    preempter = testing._Preempter(Hub, 1.0)
+
+    class Frame:
+        f_code = importlib._bootstrap._ModuleLock.acquire.__code__
+    assert Frame.f_code.co_filename.startswith('<frozen')
+    assert preempter.trace(Frame, 'call', None) is None
+    Frame.f_code = lost_update.__code__
+    assert preempter.trace(Frame, 'call', None) is not None
+
+
+def test_the_clock_waits_for_a_job_out_in_another_os_thread():
+    from greenthreads._originals import real_sleep
+
+    def job_then_timeout():
+        order = []
+        event = greenthreads.Event()
+
+        def timed_wait():
+            event.wait(1)
+            order.append('timeout')
+        t = greenthreads.Thread(target=timed_wait)
+        t.start()
+        greenthreads.to_thread(real_sleep, 0.05)   # in a real OS thread: real time
+        order.append('job')
+        t.join()
+        return order
+    assert testing.run(job_then_timeout) == ['job', 'timeout']

@@ -7,6 +7,7 @@ Tests taking the ``mod`` fixture run twice, against ``threading`` and against
 
 import contextvars
 import inspect
+import subprocess
 import sys
 import threading
 import time
@@ -562,3 +563,18 @@ def test_warnings_are_not_errors_here():
         warnings.simplefilter('always')
         greenthreads.Thread().getName()
     assert w and w[0].category is DeprecationWarning
+
+
+@pytest.mark.timeout(60)
+def test_a_fork_from_another_os_thread_makes_it_the_main_thread_unpatched():
+    # CPython's own after-fork handler makes the forking thread the main one;
+    # importing greenthreads (not patching) must not undo it.
+    code = ('import os, threading, greenthreads\n'
+            'def fork():\n'
+            '    pid = os.fork()\n'
+            '    if pid == 0:\n'
+            '        os._exit(0 if threading.main_thread() is threading.current_thread() else 3)\n'
+            '    print(os.waitpid(pid, 0)[1])\n'
+            't = threading.Thread(target=fork); t.start(); t.join()\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0 and proc.stdout == '0\n', proc.stdout + proc.stderr
