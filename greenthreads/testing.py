@@ -285,6 +285,15 @@ def _library_dirs():
     return tuple(os.path.abspath(d) + os.sep for d in dirs)
 
 
+def _is_user_code(filename, libraries):
+    if filename.startswith('<frozen'):
+        return False
+    try:
+        return not os.path.abspath(filename).startswith(libraries)
+    except OSError:          # a relative name, and the working directory is gone
+        return not filename.startswith(libraries)
+
+
 class _Preempter:
     """The trace hook of a ``preempt=True`` run: before a line of user code, maybe switch.
 
@@ -304,9 +313,8 @@ class _Preempter:
     def trace(self, frame, event, arg):
         traced = self.user_code.get(frame.f_code)
         if traced is None:
-            name = frame.f_code.co_filename
-            traced = self.user_code[frame.f_code] = not (
-                name.startswith('<frozen') or os.path.abspath(name).startswith(self.libraries))
+            traced = self.user_code[frame.f_code] = _is_user_code(frame.f_code.co_filename,
+                                                                  self.libraries)
         return self.line if traced else None
 
     def line(self, frame, event, arg):
