@@ -186,25 +186,29 @@ def test_the_marker_explores_a_locked_counter():
     lost_update(locked=True)
 
 
+#: lost_update for a test module of its own (with whichever ``threading`` it imports).
+ADD_TWICE = '''
+def add_twice():
+    counter = [0]
+    def add():
+        value = counter[0]
+        counter[0] = value + 1
+    threads = [threading.Thread(target=add) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert counter[0] == 2
+'''
+
+
 @pytest.mark.timeout(120)
 def test_the_pytest_plugin_reports_the_seed_that_fails(tmp_path):
-    (tmp_path / 'test_race.py').write_text(textwrap.dedent('''
+    (tmp_path / 'test_race.py').write_text(ADD_TWICE + textwrap.dedent('''
         import pytest
         import greenthreads as threading
 
         SEED = None
-
-        def add_twice():
-            counter = [0]
-            def add():
-                value = counter[0]
-                counter[0] = value + 1
-            threads = [threading.Thread(target=add) for _ in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            assert counter[0] == 2
 
         @pytest.mark.greenthreads_explore(runs=100)
         def test_race():
@@ -258,22 +262,13 @@ def test_every_clock_of_the_time_module_reads_the_run():
 
 @pytest.mark.timeout(120)
 def test_the_marker_in_a_patched_process_explores_stdlib_threading(tmp_path):
-    (tmp_path / 'test_patched.py').write_text(textwrap.dedent('''
+    (tmp_path / 'test_patched.py').write_text(ADD_TWICE + textwrap.dedent('''
         import queue, threading, time
         import pytest
 
         @pytest.mark.greenthreads_explore(runs=100)
         def test_race():
-            counter = [0]
-            def add():
-                value = counter[0]
-                counter[0] = value + 1
-            threads = [threading.Thread(target=add) for _ in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            assert counter[0] == 2
+            add_twice()
 
         @pytest.mark.greenthreads_explore(runs=20)
         def test_timeouts_on_the_virtual_clock():
