@@ -34,9 +34,14 @@ _monotonic = time.monotonic
 _POLLER_FILE = _poller.__file__
 
 
+def _ours(filename):
+    """True for a file of this package (its frames are left out of what users are shown)."""
+    return os.path.dirname(os.path.abspath(filename)) == _PACKAGE_DIR
+
+
 def _user_frame(frame):
     """The innermost frame outside this package (where the user's code waits)."""
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while frame is not None and _ours(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
 
@@ -83,8 +88,7 @@ def _where(frame):
 
 def _user_stack(frame):
     """``frame``'s stack as traceback text, without this package's frames."""
-    entries = [entry for entry in traceback.extract_stack(frame)
-               if os.path.dirname(os.path.abspath(entry.filename)) != _PACKAGE_DIR]
+    entries = [entry for entry in traceback.extract_stack(frame) if not _ours(entry.filename)]
     return ''.join(traceback.format_list(entries))
 
 
@@ -128,7 +132,6 @@ def format_all(current_frame=None):
     run), ``starting`` (started, never run).  Like faulthandler's dump, for
     green threads.
     """
-    from greenlet import getcurrent
     me = getcurrent()
     if current_frame is None:
         current_frame = sys._getframe(1)
@@ -439,18 +442,20 @@ class LockOrderChecker:
     # -- the graph
     def _verify(self, lock, held):
         """Record held -> lock; the LockOrderError for the first order that would close a cycle, or None."""
-        error = None
+        error = where = None
         with self._mutex:
             self._drop_dead()
             key = id(lock)
             for first in held:
                 if first is lock or key in self._after.get(id(first), ()):
                     continue
+                if where is None:       # who and where: one stack for every new order
+                    where = (_current_name(), _caller_stack())
                 path = self._path(key, id(first))
                 if path is None:
-                    self._add(first, lock)
+                    self._add(first, lock, where)
                 elif error is None:
-                    error = self._report(lock, first, path)
+                    error = self._report(lock, first, path, where)
         return error
 
     def _complain(self, error):
@@ -485,9 +490,9 @@ class LockOrderChecker:
                 ref = self._refs[id(lock)] = _LockRef(lock, self._died)
                 ref.key = id(lock)
 
-    def _add(self, first, then):
+    def _add(self, first, then, where):
         self._know(first, then)
-        order = _Order(_lock_name(first), _lock_name(then), _current_name(), _caller_stack())
+        order = _Order(_lock_name(first), _lock_name(then), *where)
         self._after.setdefault(id(first), {})[id(then)] = order
         self._before.setdefault(id(then), set()).add(id(first))
 
@@ -505,7 +510,7 @@ class LockOrderChecker:
                 self._after.get(first, {}).pop(key, None)
             self._reported = {pair for pair in self._reported if key not in pair}
 
-    def _report(self, lock, first, path):
+    def _report(self, lock, first, path, where):
         """The LockOrderError for taking ``lock`` holding ``first`` (None: warned about already)."""
         pair = (id(first), id(lock))
         if self.warn and pair in self._reported:
@@ -513,14 +518,15 @@ class LockOrderChecker:
         self._know(first, lock)        # (a dead one's pairs leave _reported with it)
         self._reported.add(pair)
         self.reports += 1
-        lines = [f'lock order inversion: {_current_name()} takes {_lock_name(lock)} '
+        name, stack = where
+        lines = [f'lock order inversion: {name} takes {_lock_name(lock)} '
                  f'while holding {_lock_name(first)}, but earlier:']
         for order in path:
             lines.append(f'  {order.thread} took {order.then} while holding {order.first}, at:')
             lines.extend('    ' + line for line in order.stack)
-        lines.append(f'  and now {_current_name()} takes {_lock_name(lock)} '
+        lines.append(f'  and now {name} takes {_lock_name(lock)} '
                      f'while holding {_lock_name(first)}, at:')
-        lines.extend('    ' + line for line in _caller_stack())
+        lines.extend('    ' + line for line in stack)
         return LockOrderError('\n'.join(lines), lock, first, [
             (o.first, o.then, o.thread, o.stack) for o in path])
 
@@ -543,7 +549,7 @@ def _caller_stack():
 def _warn_level():
     """warnings.warn's stacklevel that points at the user's acquire."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR:
+    while frame is not None and _ours(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     return level
 
