@@ -32,8 +32,8 @@ import time
 
 from greenlet import getcurrent
 
-from . import _compat, _hub, _park
-from ._hub import Hub, MAX_TIMEOUT, use_hub
+from . import _compat, _park
+from ._hub import Hub, MAX_TIMEOUT, peek_hub, use_hub
 from ._idle import declare_deadlock
 from ._originals import real_allocate_lock, real_start_new_thread
 from ._park import RESUME
@@ -86,14 +86,14 @@ _CLOCK_GLOBALS = {
 }
 
 
+def _in_a_run():
+    return peek_hub().__class__ is _ScheduleHub
+
+
 def _clock():
     """The calling OS thread's virtual clock, or None."""
-    hub = getattr(_hub.tls, 'hub', None)
+    hub = peek_hub()
     return hub.clock if hub.__class__ is _ScheduleHub else None
-
-
-def _in_a_run():
-    return getattr(_hub.tls, 'hub', None).__class__ is _ScheduleHub
 
 
 def _time_functions(originals):
@@ -101,19 +101,15 @@ def _time_functions(originals):
     def clock_function(name):
         original = originals[name]
         wall = name.startswith('time')     # time() and time_ns(): the wall clock's offset
+        nanoseconds = name.endswith('_ns')
 
         def now():
             clock = _clock()
             if clock is None:
                 return original()
-            return clock.now + clock.wall_offset if wall else clock.now
-
-        def now_ns():
-            clock = _clock()
-            if clock is None:
-                return original()
-            return int((clock.now + clock.wall_offset if wall else clock.now) * 1e9)
-        return now_ns if name.endswith('_ns') else now
+            seconds = clock.now + clock.wall_offset if wall else clock.now
+            return int(seconds * 1e9) if nanoseconds else seconds
+        return now
 
     def sleep(*args, **kwargs):
         if _in_a_run():         # green, patched or not: the run is one OS thread
